@@ -1,0 +1,39 @@
+# Every target sets up what it needs: a fresh clone needs only make, python3 and go.
+STACK ?= dev
+OUT ?= build/$(STACK)
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway
+
+.PHONY: help setup system-deps tools lint test render golden clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+setup: ## Install uv if missing and sync the locked environment
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	uv sync --locked
+
+system-deps: ## Install Debian's Prometheus, Alertmanager and Pushgateway if missing
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+tools: ## Build promtool and amtool at the pinned image versions (cached by version)
+	bash tools/build.sh
+
+lint: setup ## ruff format check, ruff lint, mypy
+	uv run ruff format --check .
+	uv run ruff check .
+	uv run mypy
+
+test: setup system-deps tools lint ## Everything CI runs: lint, types, all tests
+	uv run pytest
+
+render: setup ## Write the rendered files of STACK (default dev) to OUT (default build/STACK)
+	uv run python -m infra.render --stack $(STACK) --out $(OUT)
+
+golden: setup ## Refresh the golden files after a deliberate change; review the diff
+	UPDATE_GOLDEN=1 uv run pytest -q tests/test_render.py -k golden
+
+clean: ## Remove build outputs
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

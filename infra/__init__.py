@@ -1,0 +1,1 @@
+"""Observability platform for ML models, as code: spec, renderers and the Pulumi program."""

@@ -1,0 +1,152 @@
+"""Names the whole platform agrees on: components, ports, jobs, labels, alerts, uids.
+
+One home for every name that crosses a boundary (a scrape job a rule selects, a
+datasource uid a dashboard references, an alert name a runbook is filed under),
+so the renderers, the dashboards, the Pulumi components and the tests cannot
+drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Final
+
+
+class Component(StrEnum):
+    SERVING = "serving"
+    MLFLOW = "mlflow"
+    PROMETHEUS = "prometheus"
+    PUSHGATEWAY = "pushgateway"
+    ALERTMANAGER = "alertmanager"
+    OTEL_COLLECTOR = "otel-collector"
+    LOKI = "loki"
+    TEMPO = "tempo"
+    GRAFANA = "grafana"
+
+
+# Named ports of each component; "http" is the one Prometheus scrapes unless
+# SCRAPE_PORT says otherwise.
+PORTS: Final[dict[Component, dict[str, int]]] = {
+    Component.SERVING: {"http": 3000},
+    Component.MLFLOW: {"http": 5000},
+    Component.PROMETHEUS: {"http": 9090},
+    Component.PUSHGATEWAY: {"http": 9091},
+    Component.ALERTMANAGER: {"http": 9093, "cluster": 9094},
+    Component.OTEL_COLLECTOR: {
+        "otlp-grpc": 4317,
+        "otlp-http": 4318,
+        "metrics": 8888,
+        "health": 13133,
+    },
+    Component.LOKI: {"http": 3100, "grpc": 9095},
+    Component.TEMPO: {"http": 3200, "otlp-grpc": 4317, "grpc": 9095},
+    Component.GRAFANA: {"http": 3000},
+}
+SCRAPE_PORT: Final[dict[Component, str]] = dict.fromkeys(Component, "http") | {
+    Component.OTEL_COLLECTOR: "metrics",
+}
+# Scrape job names are the component names; rules select on them.
+JOB: Final[dict[Component, str]] = {c: c.value for c in Component}
+
+# Kubernetes recommended labels; the Prometheus pod discovery selects on them too.
+LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_INSTANCE: Final = "app.kubernetes.io/instance"
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"
+LABEL_PART_OF: Final = "app.kubernetes.io/part-of"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+LABEL_MODEL: Final = "mlops.dev/model"
+PART_OF: Final = "mlops-observability"
+
+# Label names on metrics and alerts.
+MODEL_LABEL: Final = "model"
+SEVERITY_LABEL: Final = "severity"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+    # SLO burn-rate alerts (Sloth's naming): page wakes someone, ticket waits for office hours.
+    PAGE = "page"
+    TICKET = "ticket"
+
+
+PLATFORM_SEVERITIES: Final = (Severity.CRITICAL, Severity.WARNING, Severity.INFO)
+SLO_SEVERITIES: Final = (Severity.PAGE, Severity.TICKET)
+
+
+class Alert(StrEnum):
+    """Every platform alert. CamelCase, prefixed with the component it is about."""
+
+    TARGET_DOWN = "PlatformTargetDown"
+    SERVING_HIGH_ERROR_RATIO = "ServingHighErrorRatio"
+    SERVING_HIGH_LATENCY_P95 = "ServingHighLatencyP95"
+    SERVING_MODEL_NOT_LOADED = "ServingModelNotLoaded"
+    SERVING_LOW_CONFIDENCE = "ServingLowPredictionConfidence"
+    SERVING_FEATURE_DRIFT = "ServingFeatureDrift"
+    TRAINING_MODEL_STALE = "TrainingModelStale"
+    TRAINING_JOB_FAILED = "TrainingJobFailed"
+    PUSHGATEWAY_JOB_STALE = "PushgatewayJobStale"
+    PROMETHEUS_RULE_FAILURES = "PrometheusRuleEvaluationFailures"
+    ALERTMANAGER_NOTIFICATIONS_FAILING = "AlertmanagerNotificationsFailing"
+
+
+ALERT_NAME_RE: Final = re.compile(r"^[A-Z][a-zA-Z0-9]+$")
+
+# Sloth-compatible SLO rule names and labels, so Sloth's dashboards work unchanged.
+SLO_ERROR_RATIO_RECORD: Final = "slo:sli_error:ratio_rate{window}"
+SLO_OBJECTIVE_RECORD: Final = "slo:objective:ratio"
+SLO_ERROR_BUDGET_RECORD: Final = "slo:error_budget:ratio"
+SLO_PERIOD_DAYS_RECORD: Final = "slo:time_period:days"
+SLO_CURRENT_BURN_RECORD: Final = "slo:current_burn_rate:ratio"
+SLO_PERIOD_BURN_RECORD: Final = "slo:period_burn_rate:ratio"
+SLO_BUDGET_REMAINING_RECORD: Final = "slo:period_error_budget_remaining:ratio"
+SLO_INFO_RECORD: Final = "sloth_slo_info"
+SLO_ID_LABEL: Final = "sloth_id"
+SLO_SERVICE_LABEL: Final = "sloth_service"
+SLO_NAME_LABEL: Final = "sloth_slo"
+SLO_WINDOW_LABEL: Final = "sloth_window"
+SLO_WINDOW_PLACEHOLDER: Final = "{{.window}}"
+
+# Grafana uids: stable, so dashboards can reference datasources and folders by uid.
+DATASOURCE_UID: Final[dict[str, str]] = {
+    "prometheus": "mlops-prometheus",
+    "loki": "mlops-loki",
+    "tempo": "mlops-tempo",
+    "alertmanager": "mlops-alertmanager",
+}
+FOLDER_UID: Final[dict[str, str]] = {
+    "serving": "mlops-serving",
+    "slo": "mlops-slo",
+    "platform": "mlops-platform",
+}
+
+# Rendered file names, shared by the render command, the components and the tests.
+PROMETHEUS_CONFIG: Final = "prometheus.yml"
+PLATFORM_RULES: Final = "rules/platform-alerts.yml"
+SLO_RULES: Final = "rules/slo.yml"
+ALERTMANAGER_CONFIG: Final = "alertmanager.yml"
+OTEL_COLLECTOR_CONFIG: Final = "otel-collector.yaml"
+LOKI_CONFIG: Final = "loki.yaml"
+TEMPO_CONFIG: Final = "tempo.yaml"
+# Where Alertmanager finds receiver secrets (mounted from a Secret, never rendered).
+ALERTMANAGER_SECRETS_DIR: Final = "/etc/alertmanager/secrets"
+PROMETHEUS_SECRETS_DIR: Final = "/etc/prometheus/secrets"
+PROMETHEUS_RULES_DIR: Final = "/etc/prometheus/rules"
+
+
+def camel(kebab: str) -> str:
+    """`serving-availability` -> `ServingAvailability`."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", kebab) if part)
+
+
+def slo_alert_names(slo_name: str) -> tuple[str, str]:
+    """The page and ticket alert names of an SLO."""
+    base = camel(slo_name)
+    return f"{base}ErrorBudgetBurnPage", f"{base}ErrorBudgetBurnTicket"
+
+
+def secret_file(directory: str, owner: str, field: str) -> str:
+    """Path of one secret value mounted as a file, e.g. a receiver's webhook URL."""
+    return f"{directory}/{owner}-{field}"

@@ -1,0 +1,30 @@
+"""Pure renderers: `PlatformSpec` (+ `Endpoints`) -> the files every component runs with.
+
+Nothing here imports Pulumi. The same files serve every target: Docker uploads
+them into containers, Kubernetes mounts them from ConfigMaps, and the tests run
+the real Prometheus tools and processes on them.
+"""
+
+from __future__ import annotations
+
+from infra import conventions as cv
+from infra.endpoints import Endpoints
+from infra.render.alertmanager import alertmanager_config
+from infra.render.prometheus import prometheus_config
+from infra.render.rules import platform_rules
+from infra.render.slo import slo_rules
+from infra.render.telemetry import loki_config, otel_collector_config, tempo_config
+from infra.spec import PlatformSpec
+
+
+def render_all(spec: PlatformSpec, endpoints: Endpoints) -> dict[str, str]:
+    """Every rendered file of a stack, by its path relative to the output folder."""
+    return {
+        cv.PROMETHEUS_CONFIG: prometheus_config(spec, endpoints),
+        cv.PLATFORM_RULES: platform_rules(spec),
+        cv.SLO_RULES: slo_rules(spec),
+        cv.ALERTMANAGER_CONFIG: alertmanager_config(spec),
+        cv.OTEL_COLLECTOR_CONFIG: otel_collector_config(spec, endpoints),
+        cv.LOKI_CONFIG: loki_config(spec, endpoints),
+        cv.TEMPO_CONFIG: tempo_config(spec, endpoints),
+    }

@@ -1,0 +1,138 @@
+"""alertmanager.yml from the spec's receivers, routing tree and inhibitions.
+
+Secrets stay out: every URL, key and password is read by Alertmanager from a
+file under `ALERTMANAGER_SECRETS_DIR`, which the Pulumi program mounts from a
+Secret. The rendered file can go in a ConfigMap or a golden file as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra import conventions as cv
+from infra.render._yaml import dump
+from infra.spec import (
+    DiscardReceiver,
+    EmailReceiver,
+    PagerDutyReceiver,
+    PlatformSpec,
+    Route,
+    SlackReceiver,
+    WebhookReceiver,
+)
+
+SLACK_TITLE = (
+    '[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] '
+    "{{ .CommonLabels.alertname }}"
+)
+SLACK_TEXT = (
+    "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n"
+    "<{{ .Annotations.runbook_url }}|Runbook>\n{{ end }}"
+)
+
+
+def _secret(receiver: str, field: str) -> str:
+    return cv.secret_file(cv.ALERTMANAGER_SECRETS_DIR, receiver, field)
+
+
+def _route(route: Route) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if route.receiver:
+        out["receiver"] = route.receiver
+    if route.matchers:
+        out["matchers"] = list(route.matchers)
+    if route.group_by is not None:
+        out["group_by"] = list(route.group_by)
+    for key, value in (
+        ("group_wait", route.group_wait),
+        ("group_interval", route.group_interval),
+        ("repeat_interval", route.repeat_interval),
+    ):
+        if value:
+            out[key] = value
+    if route.continue_:
+        out["continue"] = True
+    if route.routes:
+        out["routes"] = [_route(r) for r in route.routes]
+    return out
+
+
+def _receiver(receiver: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": receiver.name}
+    match receiver:
+        case DiscardReceiver():
+            pass
+        case WebhookReceiver():
+            out["webhook_configs"] = [
+                {
+                    "url_file": _secret(receiver.name, "url"),
+                    "send_resolved": receiver.send_resolved,
+                    "max_alerts": receiver.max_alerts,
+                }
+            ]
+        case SlackReceiver():
+            out["slack_configs"] = [
+                {
+                    "api_url_file": _secret(receiver.name, "url"),
+                    "channel": receiver.channel,
+                    "send_resolved": receiver.send_resolved,
+                    "title": SLACK_TITLE,
+                    "text": SLACK_TEXT,
+                }
+            ]
+        case EmailReceiver():
+            email: dict[str, Any] = {
+                "to": ", ".join(receiver.to),
+                "from": receiver.from_,
+                "smarthost": receiver.smarthost,
+                "require_tls": receiver.require_tls,
+                "send_resolved": receiver.send_resolved,
+            }
+            if receiver.auth_username:
+                email["auth_username"] = receiver.auth_username
+                email["auth_password_file"] = _secret(receiver.name, "password")
+            out["email_configs"] = [email]
+        case PagerDutyReceiver():
+            out["pagerduty_configs"] = [
+                {
+                    "routing_key_file": _secret(receiver.name, "routing-key"),
+                    "send_resolved": receiver.send_resolved,
+                    "links": [{"href": "{{ .CommonAnnotations.runbook_url }}", "text": "Runbook"}],
+                }
+            ]
+    return out
+
+
+def secret_files(spec: PlatformSpec) -> dict[str, str]:
+    """Mounted file path -> the secret config key whose value goes there."""
+    files: dict[str, str] = {}
+    for r in spec.alertmanager.receivers:
+        match r:
+            case WebhookReceiver() | SlackReceiver():
+                files[_secret(r.name, "url")] = r.url_secret
+            case EmailReceiver() if r.auth_password_secret:
+                files[_secret(r.name, "password")] = r.auth_password_secret
+            case PagerDutyReceiver():
+                files[_secret(r.name, "routing-key")] = r.routing_key_secret
+    return files
+
+
+def alertmanager_config(spec: PlatformSpec) -> str:
+    am = spec.alertmanager
+    document: dict[str, Any] = {
+        "global": {"resolve_timeout": am.resolve_timeout},
+        "route": _route(am.route),
+        "inhibit_rules": [
+            {
+                "source_matchers": list(rule.source_matchers),
+                "target_matchers": list(rule.target_matchers),
+                **({"equal": list(rule.equal)} if rule.equal else {}),
+            }
+            for rule in am.inhibit_rules
+        ],
+        "receivers": [_receiver(r) for r in am.receivers],
+    }
+    return dump(
+        document,
+        f"Alertmanager configuration of stack {spec.name}. Rendered by infra.render; do not edit.",
+    )

@@ -1,0 +1,129 @@
+"""prometheus.yml: what Prometheus scrapes, where its rules are, whom it alerts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra import conventions as cv
+from infra.endpoints import Endpoint, Endpoints
+from infra.render._yaml import dump
+from infra.spec import PlatformSpec
+
+
+def _discovery(endpoint: Endpoint, port: str) -> dict[str, Any]:
+    """Targets of one endpoint: static host:port, or Kubernetes pods selected by label."""
+    if endpoint.discovery is None:
+        return {"static_configs": [{"targets": endpoint.targets(port)}]}
+    selector = ",".join(f"{k}={v}" for k, v in endpoint.discovery.labels.items())
+    return {
+        "kubernetes_sd_configs": [
+            {
+                "role": "pod",
+                "namespaces": {"names": [endpoint.discovery.namespace]},
+                "selectors": [{"role": "pod", "label": selector}],
+            }
+        ],
+        "relabel_configs": [
+            {
+                "source_labels": ["__meta_kubernetes_pod_container_port_number"],
+                "regex": str(endpoint.ports[port]),
+                "action": "keep",
+            },
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+        ],
+    }
+
+
+def _job(component: cv.Component, endpoint: Endpoint, **extra: Any) -> dict[str, Any]:
+    return {
+        "job_name": cv.JOB[component],
+        **extra,
+        **_discovery(endpoint, cv.SCRAPE_PORT[component]),
+    }
+
+
+def _serving_job(spec: PlatformSpec, endpoints: Endpoints) -> dict[str, Any]:
+    """One job for every served model; each target carries the `model` it serves.
+
+    honor_labels keeps the service's own `model` label on its ML metrics; it is
+    the same value as the target label, which BentoML's request metrics lack.
+    """
+    job: dict[str, Any] = {"job_name": cv.JOB[cv.Component.SERVING], "honor_labels": True}
+    models = [(m.name, endpoints.serving[m.name]) for m in spec.serving.models]
+    if all(e.discovery is None for _, e in models):
+        job["static_configs"] = [
+            {"targets": e.targets(), "labels": {cv.MODEL_LABEL: name}} for name, e in models
+        ]
+        return job
+    job["kubernetes_sd_configs"] = [
+        sd for _, e in models for sd in _discovery(e, "http")["kubernetes_sd_configs"]
+    ]
+    port = str(cv.PORTS[cv.Component.SERVING]["http"])
+    model_label = "__meta_kubernetes_pod_label_" + "".join(
+        c if c.isalnum() else "_" for c in cv.LABEL_MODEL
+    )
+    job["relabel_configs"] = [
+        {
+            "source_labels": ["__meta_kubernetes_pod_container_port_number"],
+            "regex": port,
+            "action": "keep",
+        },
+        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+        {"source_labels": [model_label], "target_label": cv.MODEL_LABEL},
+    ]
+    return job
+
+
+def _remote_write(spec: PlatformSpec) -> list[dict[str, Any]]:
+    out = []
+    for rw in spec.prometheus.remote_write:
+        entry: dict[str, Any] = {"name": rw.name, "url": str(rw.url)}
+        if rw.basic_auth_username and rw.password_secret:
+            entry["basic_auth"] = {
+                "username": rw.basic_auth_username,
+                "password_file": cv.secret_file(cv.PROMETHEUS_SECRETS_DIR, rw.name, "password"),
+            }
+        if rw.bearer_token_secret:
+            entry["authorization"] = {
+                "credentials_file": cv.secret_file(cv.PROMETHEUS_SECRETS_DIR, rw.name, "token")
+            }
+        out.append(entry)
+    return out
+
+
+def prometheus_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
+    p = spec.prometheus
+    glob: dict[str, Any] = {
+        "scrape_interval": p.scrape_interval,
+        "scrape_timeout": p.scrape_timeout,
+        "evaluation_interval": p.evaluation_interval,
+    }
+    if p.external_labels:
+        glob["external_labels"] = dict(p.external_labels)
+    am = endpoints[cv.Component.ALERTMANAGER]
+    alerting = {"alertmanagers": [{"api_version": "v2", **_discovery(am, "http")}]}
+    scrape = [
+        _job(cv.Component.PROMETHEUS, endpoints[cv.Component.PROMETHEUS]),
+        _serving_job(spec, endpoints),
+        _job(cv.Component.MLFLOW, endpoints[cv.Component.MLFLOW]),
+        # Pushed series keep the job and instance labels their pusher gave them.
+        _job(cv.Component.PUSHGATEWAY, endpoints[cv.Component.PUSHGATEWAY], honor_labels=True),
+        _job(cv.Component.ALERTMANAGER, endpoints[cv.Component.ALERTMANAGER]),
+        _job(cv.Component.OTEL_COLLECTOR, endpoints[cv.Component.OTEL_COLLECTOR]),
+        _job(cv.Component.LOKI, endpoints[cv.Component.LOKI]),
+        _job(cv.Component.TEMPO, endpoints[cv.Component.TEMPO]),
+    ]
+    if spec.grafana.deployed:
+        scrape.append(_job(cv.Component.GRAFANA, endpoints[cv.Component.GRAFANA]))
+    document: dict[str, Any] = {
+        "global": glob,
+        "rule_files": [cv.PLATFORM_RULES, cv.SLO_RULES],
+        "alerting": alerting,
+        "scrape_configs": scrape,
+    }
+    if p.remote_write:
+        document["remote_write"] = _remote_write(spec)
+    return dump(
+        document,
+        f"Prometheus configuration of stack {spec.name}. Rendered by infra.render; do not edit.",
+    )

@@ -1,0 +1,1 @@
+"""The model-serving side of the platform: serving API, training and drift jobs."""

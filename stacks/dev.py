@@ -1,0 +1,16 @@
+"""dev: the whole platform on local Docker, one replica each, short retention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROFILE: dict[str, Any] = {
+    "environment": "dev",
+    "target": "docker",
+    "name": "mlops-dev",
+    "prometheus": {"retentionTime": "3d", "storageSize": "5Gi", "scrapeInterval": "15s"},
+    "loki": {"retention": "72h"},
+    "tempo": {"retention": "72h"},
+    "grafana": {"url": "http://127.0.0.1:3000"},
+    "kubernetes": {"namespace": "mlops-dev"},
+}

@@ -1,0 +1,38 @@
+"""prod: Kubernetes, HA everywhere it is stateless or clustered, long retention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stacks.base import resources
+
+PROFILE: dict[str, Any] = {
+    "environment": "prod",
+    "target": "kubernetes",
+    "name": "mlops-prod",
+    "serving": {
+        "models": [
+            {
+                "name": "iris-classifier",
+                "alias": "champion",
+                "replicas": 3,
+                "resources": resources("500m", "1Gi", "2Gi"),
+            }
+        ],
+    },
+    "prometheus": {
+        "retentionTime": "30d",
+        "retentionSize": "90GB",
+        "storageSize": "100Gi",
+        "resources": resources("1", "4Gi", "8Gi"),
+        "externalLabels": {"environment": "prod"},
+    },
+    "pushgateway": {"storageSize": "2Gi"},
+    "alertmanager": {"replicas": 3, "storageSize": "2Gi"},
+    "otelCollector": {"replicas": 2},
+    "mlflow": {"storageSize": "50Gi"},
+    "loki": {"retention": "720h", "storage": {"kind": "filesystem", "size": "100Gi"}},
+    "tempo": {"retention": "336h", "storage": {"kind": "filesystem", "size": "50Gi"}},
+    "grafana": {"url": "https://grafana.mlops.internal"},
+    "kubernetes": {"namespace": "mlops-prod"},
+}

@@ -1,0 +1,24 @@
+"""staging: Kubernetes, prod-shaped (HA Alertmanager, volumes), less retention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROFILE: dict[str, Any] = {
+    "environment": "staging",
+    "target": "kubernetes",
+    "name": "mlops-staging",
+    "prometheus": {
+        "retentionTime": "15d",
+        "retentionSize": "18GB",
+        "storageSize": "20Gi",
+        "externalLabels": {"environment": "staging"},
+    },
+    "pushgateway": {"storageSize": "1Gi"},
+    "alertmanager": {"replicas": 2},
+    "mlflow": {"storageSize": "10Gi"},
+    "loki": {"retention": "168h", "storage": {"kind": "filesystem", "size": "20Gi"}},
+    "tempo": {"retention": "168h", "storage": {"kind": "filesystem", "size": "20Gi"}},
+    "grafana": {"url": "https://grafana.staging.mlops.internal"},
+    "kubernetes": {"namespace": "mlops-staging"},
+}

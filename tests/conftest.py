@@ -1,0 +1,56 @@
+"""Shared fixtures: every shipped stack's spec and rendered files, and the Prometheus tools."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from infra import endpoints as ep
+from infra.config import ROOT, from_stack_file, load_spec
+from infra.render import render_all
+from infra.render.__main__ import write
+from infra.spec import PlatformSpec
+from tests import tools
+
+STACKS = ("dev", "staging", "prod")
+
+
+def stack_spec(stack: str) -> PlatformSpec:
+    return load_spec(from_stack_file(stack, ROOT))
+
+
+def run(cmd: Sequence[str | Path], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a tool; the assertion message carries its whole output."""
+    return subprocess.run(
+        [str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+@pytest.fixture(scope="session", params=STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each shipped stack rendered into its own folder, as `python -m infra.render` writes it."""
+    out = {}
+    for name in STACKS:
+        spec = stack_spec(name)
+        folder = tmp_path_factory.mktemp(f"render-{name}")
+        write(render_all(spec, ep.for_spec(spec)), folder)
+        out[name] = folder
+    return out
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Path:
+    return tools.promtool()
+
+
+@pytest.fixture(scope="session")
+def amtool() -> Path:
+    return tools.amtool()

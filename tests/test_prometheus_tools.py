@@ -1,0 +1,103 @@
+"""The rendered files of every stack, checked by the real promtool and amtool of the pinned versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra import conventions as cv
+from tests import tools
+from tests.conftest import run
+
+
+def test_promtool_accepts_the_prometheus_config_and_its_rule_files(
+    stack: str, rendered: dict[str, Path], promtool: Path
+) -> None:
+    result = run([promtool, "check", "config", cv.PROMETHEUS_CONFIG], cwd=rendered[stack])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 2 rule files found" in result.stdout + result.stderr
+
+
+def test_promtool_accepts_every_rule_file(
+    stack: str, rendered: dict[str, Path], promtool: Path
+) -> None:
+    result = run([promtool, "check", "rules", cv.PLATFORM_RULES, cv.SLO_RULES], cwd=rendered[stack])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_refuses_a_broken_rule_file(tmp_path: Path, promtool: Path) -> None:
+    """The check above can fail: the same call on a broken file does."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text("groups:\n- name: g\n  rules:\n  - alert: X\n    expr: sum(rate(x[5m])\n")
+    assert run([promtool, "check", "rules", bad]).returncode != 0
+
+
+def test_debian_prometheus_accepts_the_dev_config_it_runs_in_the_live_tests(
+    rendered: dict[str, Path],
+) -> None:
+    result = run(
+        [tools.debian_promtool(), "check", "config", cv.PROMETHEUS_CONFIG], cwd=rendered["dev"]
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_amtool_accepts_the_alertmanager_config(
+    stack: str, rendered: dict[str, Path], amtool: Path
+) -> None:
+    result = run([amtool, "check-config", cv.ALERTMANAGER_CONFIG], cwd=rendered[stack])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Which receivers each severity reaches, per stack: the routing users were promised.
+ROUTES = {
+    "dev": dict.fromkeys(cv.Severity, "default"),
+    "staging": {
+        cv.Severity.CRITICAL: "incident-webhook,ml-team-slack",
+        cv.Severity.PAGE: "incident-webhook,ml-team-slack",
+        cv.Severity.WARNING: "ml-team-slack",
+        cv.Severity.TICKET: "ml-team-slack",
+        cv.Severity.INFO: "ml-team-slack",
+    },
+    "prod": {
+        cv.Severity.CRITICAL: "ml-oncall,ml-team-slack",
+        cv.Severity.PAGE: "ml-oncall,ml-team-slack",
+        cv.Severity.WARNING: "ml-team-slack",
+        cv.Severity.TICKET: "ml-team-slack",
+        cv.Severity.INFO: "ml-team-email",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "severity", "receivers"),
+    [(n, s.value, r) for n, table in ROUTES.items() for s, r in table.items()],
+)
+def test_each_severity_reaches_its_receivers(
+    name: str, severity: str, receivers: str, rendered: dict[str, Path], amtool: Path
+) -> None:
+    config = rendered[name] / cv.ALERTMANAGER_CONFIG
+    result = run(
+        [amtool, "config", "routes", "test", f"--config.file={config}", f"--verify.receivers={receivers}",
+         "alertname=AnyAlert", f"severity={severity}", "model=iris-classifier"]
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == receivers
+
+
+def test_amtool_route_test_fails_when_the_expected_receiver_is_wrong(
+    rendered: dict[str, Path], amtool: Path
+) -> None:
+    config = rendered["prod"] / cv.ALERTMANAGER_CONFIG
+    result = run(
+        [
+            amtool,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={config}",
+            "--verify.receivers=ml-team-email",
+            "severity=critical",
+        ]
+    )
+    assert result.returncode != 0

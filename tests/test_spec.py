@@ -1,0 +1,663 @@
+"""The spec: shipped stacks load, every field is documented, bad config is refused clearly."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from infra import conventions as cv
+from infra.config import ROOT, SpecError, StackConfig, from_stack_file, load_spec
+from infra.spec import PlatformSpec
+from infra.units import duration_seconds
+from stacks import profile
+from tests.conftest import STACKS, stack_spec
+
+
+def _models(
+    model: type[BaseModel], seen: set[type[BaseModel]] | None = None
+) -> set[type[BaseModel]]:
+    seen = seen if seen is not None else set()
+    if model in seen:
+        return seen
+    seen.add(model)
+
+    def visit(annotation: Any) -> None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            _models(annotation, seen)
+        for arg in get_args(annotation):
+            visit(arg)
+
+    for field in model.model_fields.values():
+        visit(field.annotation)
+    return seen
+
+
+def test_every_field_of_every_spec_model_has_a_description() -> None:
+    missing = [
+        f"{model.__name__}.{name}"
+        for model in _models(PlatformSpec)
+        for name, field in model.model_fields.items()
+        if not field.description
+    ]
+    assert len(_models(PlatformSpec)) > 20
+    assert missing == []
+
+
+def test_every_spec_model_is_frozen_and_forbids_unknown_keys() -> None:
+    for model in _models(PlatformSpec):
+        assert model.model_config.get("frozen") is True, model.__name__
+        assert model.model_config.get("extra") == "forbid", model.__name__
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_each_shipped_stack_loads_into_a_spec_of_its_environment(name: str) -> None:
+    spec = stack_spec(name)
+    assert spec.environment == name
+    assert spec.target == ("docker" if name == "dev" else "kubernetes")
+    assert {s.name for s in spec.slos} >= {"serving-availability", "serving-latency"}
+
+
+def test_staging_and_prod_run_alertmanager_as_a_cluster_and_keep_data_longer_than_dev() -> None:
+    dev, staging, prod = (stack_spec(s) for s in STACKS)
+    assert dev.alertmanager.replicas == 1
+    assert staging.alertmanager.replicas >= 2
+    assert prod.alertmanager.replicas >= 3
+    assert duration_seconds(dev.prometheus.retention_time) < duration_seconds(
+        staging.prometheus.retention_time
+    )
+    assert duration_seconds(staging.prometheus.retention_time) <= duration_seconds(
+        prod.prometheus.retention_time
+    )
+
+
+def test_a_spec_cannot_be_changed_after_it_is_built() -> None:
+    spec = stack_spec("dev")
+    with pytest.raises(ValidationError, match="frozen"):
+        spec.prometheus.retention_time = "1d"  # type: ignore[misc]
+
+
+def test_stack_config_overrides_the_profile_key_by_key() -> None:
+    spec = load_spec(
+        StackConfig(
+            "t",
+            {
+                "mlops:environment": "dev",
+                "mlops:prometheus": '{"retentionTime": "5d"}',  # as the engine passes objects: JSON
+            },
+        )
+    )
+    assert spec.prometheus.retention_time == "5d"
+    assert spec.prometheus.storage_size == profile("dev")["prometheus"]["storageSize"]
+
+
+def test_secret_references_accept_keys_set_as_secrets() -> None:
+    spec = load_spec(
+        StackConfig(
+            "t",
+            {
+                "mlops:environment": "dev",
+                "mlops:alertmanager": {
+                    "receivers": [
+                        {"name": "pager", "kind": "pagerduty", "routingKeySecret": "pdKey"}
+                    ],
+                    "route": {"receiver": "pager"},
+                },
+                "mlops:pdKey": "not-shown",
+            },
+            frozenset({"mlops:pdKey"}),
+        ),
+        require_secrets=True,
+    )
+    assert spec.alertmanager.receivers[0].name == "pager"
+
+
+def test_shipped_stacks_need_their_receiver_secrets_set_before_pulumi_runs() -> None:
+    with pytest.raises(
+        SpecError,
+        match=r"mlops:pagerdutyRoutingKey is not set; set it with `pulumi config set --secret",
+    ):
+        load_spec(from_stack_file("prod", ROOT), require_secrets=True)
+
+
+def _dev(**overrides: Any) -> dict[str, Any]:
+    return {"mlops:environment": "dev", **{f"mlops:{k}": v for k, v in overrides.items()}}
+
+
+def _am(
+    receivers: list[dict[str, Any]], route: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {"receivers": receivers, "route": route or {"receiver": receivers[0]["name"]}, **extra}
+
+
+def _slo(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "name": "x-availability",
+        "description": "d",
+        "objective": 99.5,
+        "sli": {"latency": {"thresholdSeconds": 0.5}},
+    }
+    return base | changes
+
+
+# (sentence id, config values, secret keys, pattern the message must match)
+INVALID: list[tuple[str, dict[str, Any], set[str], str]] = [
+    (
+        "environment missing",
+        {},
+        set(),
+        r"mlops:environment: missing; set it to one of dev, staging, prod",
+    ),
+    (
+        "environment unknown",
+        {"mlops:environment": "qa"},
+        set(),
+        r"mlops:environment: 'qa'; set it to one of dev",
+    ),
+    (
+        "unknown top-level key",
+        _dev(prometeus={"x": 1}),
+        set(),
+        r"mlops:prometeus: not a setting.*allowed settings: .*prometheus",
+    ),
+    (
+        "unknown nested key",
+        _dev(prometheus={"retention": "1d"}),
+        set(),
+        r"mlops:prometheus.retention: unknown key; allowed here: .*retentionTime",
+    ),
+    (
+        "target not docker or kubernetes",
+        _dev(target="nomad"),
+        set(),
+        r"mlops:target: Input should be 'docker' or 'kubernetes'",
+    ),
+    (
+        "negative retention",
+        _dev(prometheus={"retentionTime": "-15d"}),
+        set(),
+        r"mlops:prometheus.retentionTime: .*positive Prometheus duration",
+    ),
+    (
+        "zero retention",
+        _dev(prometheus={"retentionTime": "0d"}),
+        set(),
+        r"mlops:prometheus.retentionTime: '0d' must be longer than zero",
+    ),
+    (
+        "retention as a number",
+        _dev(prometheus={"retentionTime": 15}),
+        set(),
+        r"mlops:prometheus.retentionTime: Input should be a valid string",
+    ),
+    (
+        "scrape timeout above interval",
+        _dev(prometheus={"scrapeInterval": "10s", "scrapeTimeout": "30s"}),
+        set(),
+        r"mlops:prometheus: scrapeTimeout 30s is longer than scrapeInterval 10s",
+    ),
+    (
+        "retention size in Kubernetes units",
+        _dev(prometheus={"retentionSize": "50Gi"}),
+        set(),
+        r"mlops:prometheus.retentionSize: String should match pattern",
+    ),
+    (
+        "replicas as text",
+        _dev(alertmanager={"replicas": "three"}),
+        set(),
+        r"mlops:alertmanager.replicas: Input should be a valid integer",
+    ),
+    (
+        "replicas zero",
+        _dev(alertmanager={"replicas": 0}),
+        set(),
+        r"mlops:alertmanager.replicas: Input should be greater than or equal to 1",
+    ),
+    (
+        "image tag latest",
+        _dev(images={"prometheus": {"repository": "prom/prometheus", "tag": "latest"}}),
+        set(),
+        r"mlops:images.prometheus.tag: `latest` is not a pinned tag",
+    ),
+    (
+        "image tag empty",
+        _dev(images={"loki": {"repository": "grafana/loki", "tag": ""}}),
+        set(),
+        r"mlops:images.loki.tag: must be a pinned version tag such as v3.5.0",
+    ),
+    (
+        "image without repository",
+        _dev(images={"extra": {"tag": "1.0"}}),
+        set(),
+        r"mlops:images.extra: unknown key; allowed here: alertmanager, grafana, loki",
+    ),
+    (
+        "image digest malformed",
+        _dev(
+            images={"tempo": {"repository": "grafana/tempo", "tag": "2.8.1", "digest": "md5:abc"}}
+        ),
+        set(),
+        r"mlops:images.tempo.digest: String should match pattern",
+    ),
+    (
+        "memory request above limit",
+        _dev(
+            pushgateway={
+                "resources": {"cpuRequest": "50m", "memoryRequest": "1Gi", "memoryLimit": "128Mi"}
+            }
+        ),
+        set(),
+        r"mlops:pushgateway.resources: memoryRequest 1Gi exceeds memoryLimit 128Mi",
+    ),
+    (
+        "quantity not a quantity",
+        _dev(pushgateway={"storageSize": "lots"}),
+        set(),
+        r"mlops:pushgateway.storageSize: 'lots' is not a Kubernetes quantity",
+    ),
+    (
+        "no served model",
+        _dev(serving={"models": []}),
+        set(),
+        r"mlops:serving.models: Tuple should have at least 1 item",
+    ),
+    (
+        "served model names repeat",
+        _dev(
+            serving={
+                "models": [
+                    {
+                        "name": "m1",
+                        "resources": {
+                            "cpuRequest": "1",
+                            "memoryRequest": "1Gi",
+                            "memoryLimit": "1Gi",
+                        },
+                    }
+                ]
+                * 2
+            }
+        ),
+        set(),
+        r"mlops:serving.models: model names must be unique; repeated: m1",
+    ),
+    (
+        "served model name with capitals",
+        _dev(
+            serving={
+                "models": [
+                    {
+                        "name": "Iris",
+                        "resources": {
+                            "cpuRequest": "1",
+                            "memoryRequest": "1Gi",
+                            "memoryLimit": "1Gi",
+                        },
+                    }
+                ]
+            }
+        ),
+        set(),
+        r"mlops:serving.models\[0\].name: must be 2 to 40 lowercase letters",
+    ),
+    (
+        "SLO objective of 100",
+        _dev(slos=[_slo(objective=100)]),
+        set(),
+        r"mlops:slos\[0\].objective: Input should be less than 100",
+    ),
+    (
+        "SLO objective of 0",
+        _dev(slos=[_slo(objective=0)]),
+        set(),
+        r"mlops:slos\[0\].objective: Input should be greater than 0",
+    ),
+    (
+        "SLO objective as a fraction string",
+        _dev(slos=[_slo(objective="99.9%")]),
+        set(),
+        r"mlops:slos\[0\].objective: Input should be a valid number",
+    ),
+    (
+        "duplicate SLO names",
+        _dev(slos=[_slo(), _slo()]),
+        set(),
+        r"mlops:slos: SLO names must be unique; repeated: x-availability",
+    ),
+    (
+        "SLO period without windows",
+        _dev(slos=[_slo(period="7d")]),
+        set(),
+        r"mlops:slos\[0\].period: Input should be '30d' or '28d'",
+    ),
+    (
+        "SLO with both SLI kinds",
+        _dev(
+            slos=[
+                _slo(
+                    sli={
+                        "latency": {"thresholdSeconds": 0.5},
+                        "events": {"errorQuery": "x[{{.window}}]", "totalQuery": "y[{{.window}}]"},
+                    }
+                )
+            ]
+        ),
+        set(),
+        r"mlops:slos\[0\].sli: give exactly one of events or latency",
+    ),
+    (
+        "SLO query without window placeholder",
+        _dev(
+            slos=[
+                _slo(
+                    sli={
+                        "events": {
+                            "errorQuery": "sum(rate(x[5m]))",
+                            "totalQuery": "sum(rate(y[{{.window}}]))",
+                        }
+                    }
+                )
+            ]
+        ),
+        set(),
+        r"mlops:slos\[0\].sli.events.errorQuery: must use \{\{.window\}\}",
+    ),
+    (
+        "SLO query that is not PromQL",
+        _dev(
+            slos=[
+                _slo(
+                    sli={
+                        "events": {
+                            "errorQuery": "sum(rate(x[{{.window}}])",
+                            "totalQuery": "sum(rate(y[{{.window}}]))",
+                        }
+                    }
+                )
+            ]
+        ),
+        set(),
+        r"mlops:slos\[0\].sli.events.errorQuery: is not valid PromQL",
+    ),
+    (
+        "latency threshold between buckets",
+        _dev(slos=[_slo(sli={"latency": {"thresholdSeconds": 0.3}})]),
+        set(),
+        r"thresholdSeconds 0.3 is not a bucket bound of bentoml_service_request_duration_seconds.*use one of 0.005, 0.01",
+    ),
+    (
+        "latency SLI on a metric outside the catalog",
+        _dev(slos=[_slo(sli={"latency": {"metric": "http_seconds", "thresholdSeconds": 0.5}})]),
+        set(),
+        r"metric 'http_seconds' is not a catalog histogram",
+    ),
+    (
+        "receiver without URL",
+        _dev(alertmanager=_am([{"name": "hook", "kind": "webhook"}])),
+        set(),
+        r"mlops:alertmanager.receivers\[0\].urlSecret: required, but not set",
+    ),
+    (
+        "receiver of unknown kind",
+        _dev(alertmanager=_am([{"name": "sms", "kind": "sms"}])),
+        set(),
+        r"mlops:alertmanager.receivers\[0\]: Input tag 'sms' found using 'kind' does not match any of the expected tags: 'discard', 'webhook', 'slack', 'email', 'pagerduty'",
+    ),
+    (
+        "plaintext webhook URL in the receiver",
+        _dev(
+            alertmanager=_am(
+                [{"name": "hook", "kind": "webhook", "url": "https://hooks.example.com/T0/B0/XXXX"}]
+            )
+        ),
+        set(),
+        r"`url` would hold a secret in plain text.*name that key in `urlSecret`",
+    ),
+    (
+        "plaintext PagerDuty key in the receiver",
+        _dev(
+            alertmanager=_am([{"name": "pager", "kind": "pagerduty", "routingKey": "R0UT1NGKEY"}])
+        ),
+        set(),
+        r"`routingKey` would hold a secret in plain text",
+    ),
+    (
+        "secret reference to a plaintext config key",
+        {
+            **_dev(
+                alertmanager=_am(
+                    [{"name": "slack", "kind": "slack", "urlSecret": "slackUrl", "channel": "#a"}]
+                )
+            ),
+            "mlops:slackUrl": "https://hooks.slack.com/services/T/B/X",
+        },
+        set(),
+        r"urlSecret: config key mlops:slackUrl is set in plain text; store it encrypted with `pulumi config set --secret slackUrl",
+    ),
+    (
+        "route to an unknown receiver",
+        _dev(
+            alertmanager=_am(
+                [{"name": "team", "kind": "discard"}],
+                {
+                    "receiver": "team",
+                    "routes": [{"receiver": "pager", "matchers": ['severity="critical"']}],
+                },
+            )
+        ),
+        set(),
+        r"route.routes\[0\].receiver: 'pager' is not a declared receiver; declared: team",
+    ),
+    (
+        "root route without receiver",
+        _dev(
+            alertmanager=_am(
+                [{"name": "team", "kind": "discard"}], {"receiver": None, "groupBy": ["alertname"]}
+            )
+        ),
+        set(),
+        r"route.receiver: the root route must name a receiver",
+    ),
+    (
+        "duplicate receiver names",
+        _dev(
+            alertmanager=_am(
+                [{"name": "team", "kind": "discard"}, {"name": "team", "kind": "discard"}]
+            )
+        ),
+        set(),
+        r"receiver names must be unique; repeated: team",
+    ),
+    (
+        "malformed route matcher",
+        _dev(
+            alertmanager=_am(
+                [{"name": "team", "kind": "discard"}],
+                {
+                    "receiver": "team",
+                    "routes": [{"receiver": "team", "matchers": ["severity: critical"]}],
+                },
+            )
+        ),
+        set(),
+        r"route.routes\[0\].matchers\[0\]: must be an Alertmanager matcher",
+    ),
+    (
+        "email receiver with a bad address",
+        _dev(
+            alertmanager=_am(
+                [
+                    {
+                        "name": "mail",
+                        "kind": "email",
+                        "to": ["not-an-address"],
+                        "from": "a@b.io",
+                        "smarthost": "smtp:25",
+                    }
+                ]
+            )
+        ),
+        set(),
+        r"receivers\[0\].to\[0\]: String should match pattern",
+    ),
+    (
+        "email auth user without password secret",
+        _dev(
+            alertmanager=_am(
+                [
+                    {
+                        "name": "mail",
+                        "kind": "email",
+                        "to": ["x@y.io"],
+                        "from": "a@b.io",
+                        "smarthost": "smtp:25",
+                        "authUsername": "am",
+                    }
+                ]
+            )
+        ),
+        set(),
+        r"authUsername and authPasswordSecret go together",
+    ),
+    (
+        "settings object stored as a secret",
+        {**_dev(), "mlops:prometheus": None},
+        {"mlops:prometheus"},
+        r"mlops:prometheus: holds settings, not a secret value",
+    ),
+    (
+        "override of an unknown alert",
+        _dev(alertOverrides={"ServingOnFire": {"disabled": True}}),
+        set(),
+        r"alertOverrides.ServingOnFire: no such alert; known: .*ServingHighErrorRatio",
+    ),
+    (
+        "override with an SLO severity on a platform alert",
+        _dev(alertOverrides={"ServingHighErrorRatio": {"severity": "page"}}),
+        set(),
+        r"alertOverrides.ServingHighErrorRatio.severity: 'page' is not allowed here; use one of critical, warning, info",
+    ),
+    (
+        "override with a bad for",
+        _dev(alertOverrides={"ServingFeatureDrift": {"for": "soon"}}),
+        set(),
+        r"alertOverrides.ServingFeatureDrift.for: 'soon' is not a duration",
+    ),
+    (
+        "runbook pattern without placeholder",
+        _dev(runbookUrlPattern="https://runbooks.example.com/"),
+        set(),
+        r"runbookUrlPattern: must contain \{alert\}",
+    ),
+    (
+        "Loki retention under a day",
+        _dev(loki={"retention": "12h"}),
+        set(),
+        r"mlops:loki.retention: Loki's retention works in whole days",
+    ),
+    (
+        "Grafana Cloud without a token",
+        _dev(grafana={"cloud": True, "url": "https://x.grafana.net"}),
+        set(),
+        r"mlops:grafana: Grafana Cloud needs authTokenSecret",
+    ),
+    (
+        "plaintext Grafana admin password",
+        _dev(grafana={"adminPassword": "hunter2"}),
+        set(),
+        r"`adminPassword` would hold a secret in plain text",
+    ),
+    (
+        "MLflow replicas on sqlite",
+        _dev(mlflow={"replicas": 2}),
+        set(),
+        r"mlops:mlflow: replicas > 1 needs a postgresql backend store and an s3 artifact store",
+    ),
+    (
+        "postgresql store without connection",
+        _dev(mlflow={"backendStore": {"kind": "postgresql"}}),
+        set(),
+        r"mlops:mlflow.backendStore: a postgresql backend store needs host, user, passwordSecret",
+    ),
+    (
+        "remote write with credentials in the URL",
+        _dev(
+            prometheus={
+                "remoteWrite": [{"name": "lts", "url": "https://u:p@lts.example.com/api/v1/write"}]
+            }
+        ),
+        set(),
+        r"mlops:prometheus.remoteWrite\[0\]: url must not carry credentials",
+    ),
+    (
+        "collector limiter above its container",
+        _dev(otelCollector={"memoryLimitMib": 600}),
+        set(),
+        r"memoryLimitMib 600 must stay below resources.memoryLimit 512Mi",
+    ),
+    (
+        "drift threshold negative",
+        _dev(alerts={"driftPsi": -0.1}),
+        set(),
+        r"mlops:alerts.driftPsi: Input should be greater than 0",
+    ),
+    (
+        "error-ratio threshold above one",
+        _dev(alerts={"servingErrorRatio": 5}),
+        set(),
+        r"mlops:alerts.servingErrorRatio: Input should be less than 1",
+    ),
+    (
+        "docker bind address not an address",
+        _dev(docker={"bindAddress": "localhost:80"}),
+        set(),
+        r"mlops:docker.bindAddress: String should match pattern",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("values", "secrets", "message"),
+    [case[1:] for case in INVALID],
+    ids=[case[0] for case in INVALID],
+)
+def test_invalid_stack_config_is_refused_with_a_message_naming_the_key(
+    values: dict[str, Any], secrets: set[str], message: str
+) -> None:
+    with pytest.raises(SpecError, match=message) as info:
+        load_spec(StackConfig("bad", values, frozenset(secrets)))
+    assert str(info.value).startswith("stack 'bad' has invalid config:")
+
+
+def test_there_are_at_least_thirty_invalid_configurations() -> None:
+    assert len(INVALID) >= 30
+
+
+def test_error_messages_never_echo_a_secret_pasted_into_the_wrong_field() -> None:
+    pasted = "https://hooks.slack.com/services/T000/B000/SUPERSECRETVALUE"
+    values = _dev(
+        alertmanager=_am(
+            [{"name": "s", "kind": "slack", "url": pasted, "urlSecret": 7, "channel": "#a"}]
+        )
+    )
+    values["mlops:grafana"] = {"adminUser": {"nested": pasted}}
+    with pytest.raises(SpecError) as info:
+        load_spec(StackConfig("bad", values))
+    assert "SUPERSECRETVALUE" not in str(info.value)
+    assert len(info.value.problems) >= 2
+
+
+def test_every_problem_is_reported_at_once_not_one_per_run() -> None:
+    values = _dev(prometheus={"retentionTime": "-1d", "bogus": 1}, alerts={"driftPsi": -1})
+    with pytest.raises(SpecError) as info:
+        load_spec(StackConfig("bad", values))
+    assert len(info.value.problems) == 3
+
+
+def test_slo_alert_names_are_camel_case_with_the_service_prefix() -> None:
+    spec = stack_spec("dev")
+    names = [n for slo in spec.slos for n in slo.alert_names]
+    assert "ServingAvailabilityErrorBudgetBurnPage" in names
+    assert all(cv.ALERT_NAME_RE.match(n) for n in names)

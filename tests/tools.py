@@ -1,0 +1,49 @@
+"""Where the tests find promtool and amtool: the versions of the pinned images.
+
+`tools/build.sh` builds them from the Go module proxy into a cache folder keyed
+by version; PROMTOOL and AMTOOL in the environment override the paths. A
+missing tool fails the tests that need it: it is never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from stacks.base import PROFILE
+
+IMAGES = PROFILE["images"]
+
+
+def cache_dir() -> Path:
+    if "MLOPS_TOOLS_CACHE" in os.environ:
+        return Path(os.environ["MLOPS_TOOLS_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "mlops-observability" / "tools"
+
+
+def _find(env: str, path: Path) -> Path:
+    if env in os.environ:
+        return Path(os.environ[env])
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run tools/build.sh (or set {env})")
+    return path
+
+
+def promtool() -> Path:
+    """promtool of the pinned Prometheus image's version."""
+    return _find("PROMTOOL", cache_dir() / f"prometheus-{IMAGES['prometheus']['tag']}" / "promtool")
+
+
+def amtool() -> Path:
+    """amtool of the pinned Alertmanager image's version."""
+    return _find("AMTOOL", cache_dir() / f"alertmanager-{IMAGES['alertmanager']['tag']}" / "amtool")
+
+
+def debian_promtool() -> Path:
+    """Debian's promtool (Prometheus 2.42): the live tests run Debian's Prometheus."""
+    found = shutil.which("promtool", path="/usr/bin")
+    if found is None:
+        raise FileNotFoundError("/usr/bin/promtool is missing: apt-get install prometheus")
+    return Path(found)
