@@ -299,14 +299,9 @@ class BackendStore(Spec):
         return self
 
 
-class ArtifactStore(Spec):
-    kind: Literal["local", "s3"] = Field(
-        description="local (a volume) or s3 (any S3-compatible store)."
-    )
-    uri: str = Field(description="Artifact root: a path for local, s3://bucket/prefix for s3.")
-    endpoint_url: AnyHttpUrl | None = Field(
-        default=None, description="S3 endpoint for S3-compatible stores (MinIO, Ceph)."
-    )
+class S3Credentials(Spec):
+    """S3 keys, by reference to secret config keys; unset means ambient credentials (IAM roles)."""
+
     access_key_id_secret: SecretRef | None = Field(
         default=None, description="Secret config key holding the S3 access key id."
     )
@@ -318,6 +313,22 @@ class ArtifactStore(Spec):
     @classmethod
     def _no_plaintext(cls, data: Any) -> Any:
         return _refuse_plaintext_secrets(data, ("secretAccessKey",))
+
+    @model_validator(mode="after")
+    def _keys_pair(self) -> Self:
+        if (self.access_key_id_secret is None) != (self.secret_access_key_secret is None):
+            raise ValueError("accessKeyIdSecret and secretAccessKeySecret go together")
+        return self
+
+
+class ArtifactStore(S3Credentials):
+    kind: Literal["local", "s3"] = Field(
+        description="local (a volume) or s3 (any S3-compatible store)."
+    )
+    uri: str = Field(description="Artifact root: a path for local, s3://bucket/prefix for s3.")
+    endpoint_url: AnyHttpUrl | None = Field(
+        default=None, description="S3 endpoint for S3-compatible stores (MinIO, Ceph)."
+    )
 
     @model_validator(mode="after")
     def _uri_matches_kind(self) -> Self:
@@ -616,24 +627,13 @@ class OtelCollector(Spec):
         return self
 
 
-class ObjectStorage(Spec):
+class ObjectStorage(S3Credentials):
     kind: Literal["filesystem", "s3"] = Field(description="filesystem (a volume) or s3.")
     size: Quantity = Field(
         default="10Gi", description="Volume size (filesystem, and the WAL for s3)."
     )
     bucket: str | None = Field(default=None, description="Bucket name (s3 only).")
     endpoint: str | None = Field(default=None, description="S3 endpoint host[:port] (s3 only).")
-    access_key_id_secret: SecretRef | None = Field(
-        default=None, description="Secret config key holding the S3 access key id."
-    )
-    secret_access_key_secret: SecretRef | None = Field(
-        default=None, description="Secret config key holding the S3 secret access key."
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_plaintext(cls, data: Any) -> Any:
-        return _refuse_plaintext_secrets(data, ("secretAccessKey",))
 
     @model_validator(mode="after")
     def _s3_needs_bucket(self) -> Self:

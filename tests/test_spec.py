@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, get_args
 
 import pytest
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from infra import conventions as cv
@@ -610,6 +611,21 @@ INVALID: list[tuple[str, dict[str, Any], set[str], str]] = [
         r"mlops:alerts.servingErrorRatio: Input should be less than 1",
     ),
     (
+        "S3 access key without its secret key",
+        _dev(
+            tempo={
+                "storage": {
+                    "kind": "s3",
+                    "bucket": "traces",
+                    "endpoint": "s3.example.com",
+                    "accessKeyIdSecret": "tempoKeyId",
+                }
+            }
+        ),
+        set(),
+        r"mlops:tempo.storage: accessKeyIdSecret and secretAccessKeySecret go together",
+    ),
+    (
         "docker bind address not an address",
         _dev(docker={"bindAddress": "localhost:80"}),
         set(),
@@ -661,3 +677,10 @@ def test_slo_alert_names_are_camel_case_with_the_service_prefix() -> None:
     names = [n for slo in spec.slos for n in slo.alert_names]
     assert "ServingAvailabilityErrorBudgetBurnPage" in names
     assert all(cv.ALERT_NAME_RE.match(n) for n in names)
+
+
+def test_pulumi_yaml_documents_exactly_the_settings_the_spec_accepts() -> None:
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    settings = {(f.alias or n) for n, f in PlatformSpec.model_fields.items()}
+    assert set(declared) == settings
+    assert all(entry.get("description") for entry in declared.values())

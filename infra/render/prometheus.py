@@ -34,12 +34,9 @@ def _discovery(endpoint: Endpoint, port: str) -> dict[str, Any]:
     }
 
 
-def _job(component: cv.Component, endpoint: Endpoint, **extra: Any) -> dict[str, Any]:
-    return {
-        "job_name": cv.JOB[component],
-        **extra,
-        **_discovery(endpoint, cv.SCRAPE_PORT[component]),
-    }
+def _job(component: cv.Component, endpoints: Endpoints, **extra: Any) -> dict[str, Any]:
+    discovery = _discovery(endpoints[component], cv.SCRAPE_PORT[component])
+    return {"job_name": cv.JOB[component], **extra, **discovery}
 
 
 def _serving_job(spec: PlatformSpec, endpoints: Endpoints) -> dict[str, Any]:
@@ -102,19 +99,23 @@ def prometheus_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
         glob["external_labels"] = dict(p.external_labels)
     am = endpoints[cv.Component.ALERTMANAGER]
     alerting = {"alertmanagers": [{"api_version": "v2", **_discovery(am, "http")}]}
-    scrape = [
-        _job(cv.Component.PROMETHEUS, endpoints[cv.Component.PROMETHEUS]),
-        _serving_job(spec, endpoints),
-        _job(cv.Component.MLFLOW, endpoints[cv.Component.MLFLOW]),
+    scrape = [_job(cv.Component.PROMETHEUS, endpoints), _serving_job(spec, endpoints)]
+    scrape += [
         # Pushed series keep the job and instance labels their pusher gave them.
-        _job(cv.Component.PUSHGATEWAY, endpoints[cv.Component.PUSHGATEWAY], honor_labels=True),
-        _job(cv.Component.ALERTMANAGER, endpoints[cv.Component.ALERTMANAGER]),
-        _job(cv.Component.OTEL_COLLECTOR, endpoints[cv.Component.OTEL_COLLECTOR]),
-        _job(cv.Component.LOKI, endpoints[cv.Component.LOKI]),
-        _job(cv.Component.TEMPO, endpoints[cv.Component.TEMPO]),
+        _job(c, endpoints, honor_labels=True)
+        if c is cv.Component.PUSHGATEWAY
+        else _job(c, endpoints)
+        for c in (
+            cv.Component.MLFLOW,
+            cv.Component.PUSHGATEWAY,
+            cv.Component.ALERTMANAGER,
+            cv.Component.OTEL_COLLECTOR,
+            cv.Component.LOKI,
+            cv.Component.TEMPO,
+        )
     ]
     if spec.grafana.deployed:
-        scrape.append(_job(cv.Component.GRAFANA, endpoints[cv.Component.GRAFANA]))
+        scrape.append(_job(cv.Component.GRAFANA, endpoints))
     document: dict[str, Any] = {
         "global": glob,
         "rule_files": [cv.PLATFORM_RULES, cv.SLO_RULES],

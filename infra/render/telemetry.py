@@ -10,6 +10,7 @@ environment variables that the Pulumi program fills from Secrets.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from infra import conventions as cv
@@ -108,6 +109,17 @@ def _s3(storage: ObjectStorage) -> dict[str, Any]:
     }
 
 
+def _server(endpoints: Endpoints, ports: Mapping[str, int]) -> dict[str, Any]:
+    """The `server` block Loki and Tempo share (both build on Grafana's dskit)."""
+    return {
+        "http_listen_address": endpoints.listen_host,
+        "http_listen_port": ports["http"],
+        "grpc_listen_address": endpoints.listen_host,
+        "grpc_listen_port": ports["grpc"],
+        "log_format": "json",
+    }
+
+
 def loki_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
     ports = endpoints[C.LOKI].ports
     storage = spec.loki.storage
@@ -129,13 +141,7 @@ def loki_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
         }
     document: dict[str, Any] = {
         "auth_enabled": False,
-        "server": {
-            "http_listen_address": endpoints.listen_host,
-            "http_listen_port": ports["http"],
-            "grpc_listen_address": endpoints.listen_host,
-            "grpc_listen_port": ports["grpc"],
-            "log_format": "json",
-        },
+        "server": _server(endpoints, ports),
         "common": {
             "path_prefix": "/loki",
             "replication_factor": 1,
@@ -177,13 +183,7 @@ def tempo_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
     else:
         trace_storage |= {"backend": "local", "local": {"path": "/var/tempo/blocks"}}
     document: dict[str, Any] = {
-        "server": {
-            "http_listen_address": endpoints.listen_host,
-            "http_listen_port": ports["http"],
-            "grpc_listen_address": endpoints.listen_host,
-            "grpc_listen_port": ports["grpc"],
-            "log_format": "json",
-        },
+        "server": _server(endpoints, ports),
         "distributor": {
             "receivers": {
                 "otlp": {
