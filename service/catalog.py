@@ -163,6 +163,42 @@ TRAINING_SCORE = Metric(
     Source.PUSHGATEWAY,
 )
 
+DRIFT_FEATURE_PSI = Metric(
+    "mlops_drift_job_feature_psi",
+    Kind.GAUGE,
+    "Population stability index of one feature in the drift job's window against the reference.",
+    ("model", "feature"),
+    Source.PUSHGATEWAY,
+)
+DRIFT_FEATURE_PVALUE = Metric(
+    "mlops_drift_job_feature_ks_pvalue",
+    Kind.GAUGE,
+    "Two-sample Kolmogorov-Smirnov p-value of one feature: window against the reference sample.",
+    ("model", "feature"),
+    Source.PUSHGATEWAY,
+)
+DRIFT_FEATURE_DRIFTED = Metric(
+    "mlops_drift_job_feature_drifted",
+    Kind.GAUGE,
+    "1 if the drift job judged the feature drifted, else 0.",
+    ("model", "feature"),
+    Source.PUSHGATEWAY,
+)
+DRIFT_DATASET_DRIFTED = Metric(
+    "mlops_drift_job_dataset_drifted",
+    Kind.GAUGE,
+    "1 if the share of drifted features reached the dataset-drift threshold, else 0.",
+    ("model",),
+    Source.PUSHGATEWAY,
+)
+DRIFT_LAST_RUN = Metric(
+    "mlops_drift_job_last_run_timestamp_seconds",
+    Kind.GAUGE,
+    "Unix time the drift job last ran to the end.",
+    ("model",),
+    Source.PUSHGATEWAY,
+)
+
 CATALOG: tuple[Metric, ...] = (
     REQUEST_TOTAL,
     REQUEST_DURATION,
@@ -178,4 +214,17 @@ CATALOG: tuple[Metric, ...] = (
     TRAINING_LAST_RUN_SUCCESS,
     TRAINING_DURATION,
     TRAINING_SCORE,
+    DRIFT_FEATURE_PSI,
+    DRIFT_FEATURE_PVALUE,
+    DRIFT_FEATURE_DRIFTED,
+    DRIFT_DATASET_DRIFTED,
+    DRIFT_LAST_RUN,
 )
+
+# The prediction route: request metrics, error ratios and SLOs select it, not
+# probes and /metrics, whose 503s during startup are not users' errors.
+PREDICT_ROUTE = "/predict"
+
+# Pushgateway job names of the batch jobs (their `job` label once scraped).
+TRAINING_JOB = "training"
+DRIFT_JOB = "drift"

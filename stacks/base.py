@@ -96,8 +96,9 @@ PROFILE: dict[str, Any] = {
             "sli": {
                 "events": {
                     "errorQuery": 'sum(rate(bentoml_service_request_total{job="serving",'
-                    'http_response_code=~"5.."}[{{.window}}])) or vector(0)',
-                    "totalQuery": 'sum(rate(bentoml_service_request_total{job="serving"}[{{.window}}]))',
+                    'endpoint="/predict",http_response_code=~"5.."}[{{.window}}])) or vector(0)',
+                    "totalQuery": 'sum(rate(bentoml_service_request_total{job="serving",'
+                    'endpoint="/predict"}[{{.window}}]))',
                 }
             },
         },
@@ -107,7 +108,9 @@ PROFILE: dict[str, Any] = {
             "description": "99.9% of prediction requests are answered within 500 ms.",
             "objective": 99.9,
             "period": "30d",
-            "sli": {"latency": {"thresholdSeconds": 0.5, "selector": 'job="serving"'}},
+            "sli": {
+                "latency": {"thresholdSeconds": 0.5, "selector": 'job="serving",endpoint="/predict"'}
+            },
         },
     ],
     "alerts": {},

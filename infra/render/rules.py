@@ -20,6 +20,7 @@ from service import catalog as m
 
 A = cv.Alert
 SERVING = f'job="{cv.JOB[cv.Component.SERVING]}"'
+PREDICT = f'{SERVING},endpoint="{m.PREDICT_ROUTE}"'
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def platform_alerts(spec: PlatformSpec) -> list[AlertRule]:
             A.SERVING_HIGH_ERROR_RATIO,
             "serving",
             f'sum by (model) (rate({m.REQUEST_TOTAL.name}{{{SERVING},http_response_code=~"5.."}}[5m]))\n'
-            f"/\nsum by (model) (rate({m.REQUEST_TOTAL.name}{{{SERVING}}}[5m]))\n> {error_ratio}",
+            f"/\nsum by (model) (rate({m.REQUEST_TOTAL.name}{{{PREDICT}}}[5m]))\n> {error_ratio}",
             "5m",
             cv.Severity.CRITICAL,
             "Model {{ $labels.model }} answers too many requests with a server error.",
@@ -73,7 +74,7 @@ def platform_alerts(spec: PlatformSpec) -> list[AlertRule]:
             A.SERVING_HIGH_LATENCY_P95,
             "serving",
             f"histogram_quantile(0.95, sum by (model, le) "
-            f"(rate({m.REQUEST_DURATION.name}_bucket{{{SERVING}}}[5m])))\n> {p95}",
+            f"(rate({m.REQUEST_DURATION.name}_bucket{{{PREDICT}}}[5m])))\n> {p95}",
             "10m",
             cv.Severity.WARNING,
             "Model {{ $labels.model }} is slow.",

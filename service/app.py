@@ -1,0 +1,247 @@
+"""The serving API: `bentoml serve service.app:Serving`.
+
+Serves `models:/<name>@<alias>` from the MLflow registry and follows the alias.
+Every request is validated against the served version's features before it
+reaches the model; whatever a client sends gets a JSON answer, 4xx when the
+input is at fault, never a 500. Predictions carry the version that made them,
+and feed the ML metrics, the drift window, a trace and one JSON log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import bentoml
+import numpy as np
+from opentelemetry import trace
+from opentelemetry.propagate import extract
+from pydantic import ValidationError
+
+from service import ml_metrics
+from service.catalog import REQUEST_DURATION
+from service.drift_monitor import DriftMonitor
+from service.model_store import Loaded, ModelStore
+from service.settings import ServingSettings
+from service.telemetry import configure_logging, configure_tracing
+
+log = logging.getLogger("service.app")
+
+try:
+    SETTINGS = ServingSettings()  # type: ignore[call-arg]  # required values come from the environment
+except ValidationError as err:
+    problems = "; ".join(
+        f"MLOPS_SERVING_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+        for e in err.errors(include_url=False, include_input=False)
+    )
+    sys.exit(f"invalid serving settings: {problems}")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class Rejected(Exception):
+    """A request the service refuses, with the status and the reason it is counted under."""
+
+    def __init__(self, status: int, reason: str, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.detail = detail
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"reason": self.reason, "message": str(self), **self.detail}}
+
+
+class RequestGuard:
+    """Refuses, before BentoML parses anything, bodies over the limit (413) and
+    prediction bodies that are not a JSON object (400), in the service's own
+    error format and counted by reason.
+
+    BentoML sets no body limit of its own. Declared lengths are checked first; a
+    chunked body is read up to the limit and replayed to the app.
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in {"POST", "PUT", "PATCH"}:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        too_large = Rejected(413, "body_too_large", f"request body is larger than {self.max_bytes} bytes")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(send, too_large)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(send, too_large)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if scope.get("path") == "/predict" and body.strip():
+            try:
+                document = json.loads(body)
+            except (ValueError, RecursionError):
+                await self._refuse(send, Rejected(400, "malformed_json", "the body is not valid JSON"))
+                return
+            if not isinstance(document, dict):
+                await self._refuse(
+                    send, Rejected(400, "wrong_type", 'the body must be a JSON object {"instances": [[...], ...]}')
+                )
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send, rejected: Rejected) -> None:
+        if SETTINGS.ml_metrics:
+            ml_metrics.rejected_counter(SETTINGS.model_name, rejected.reason).inc()
+        log.info("rejected", extra={"model": SETTINGS.model_name, "outcome": rejected.reason, "status": rejected.status})
+        payload = json.dumps(rejected.body()).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": rejected.status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+def parse_instances(instances: Any, loaded: Loaded, max_batch: int) -> np.ndarray[Any, Any]:
+    """The request's rows as a float matrix, or `Rejected` saying exactly what is wrong."""
+    features = loaded.features
+    if instances is None:
+        raise Rejected(400, "wrong_type", 'the body must be a JSON object {"instances": [[...], ...]}')
+    if not isinstance(instances, list):
+        raise Rejected(400, "wrong_type", "instances must be a list of rows, each a list of numbers")
+    if not instances:
+        raise Rejected(422, "empty_batch", "instances is empty: send at least one row")
+    if len(instances) > max_batch:
+        raise Rejected(
+            422, "batch_too_large", f"{len(instances)} rows is more than the limit of {max_batch} per request"
+        )
+    for i, row in enumerate(instances):
+        if not isinstance(row, list):
+            raise Rejected(400, "wrong_type", f"row {i} is not a list of numbers", row=i)
+        if len(row) != len(features):
+            raise Rejected(
+                422,
+                "wrong_feature_count",
+                f"row {i} has {len(row)} values; the model takes {len(features)}: {', '.join(features)}",
+                row=i,
+                features=list(features),
+            )
+        for j, value in enumerate(row):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise Rejected(400, "wrong_type", f"row {i}, {features[j]}: expected a number", row=i, feature=features[j])
+            if isinstance(value, float) and not math.isfinite(value):
+                raise Rejected(422, "not_finite", f"row {i}, {features[j]}: NaN and infinity are not allowed", row=i, feature=features[j])
+    try:
+        return np.asarray(instances, dtype=float)
+    except OverflowError:
+        raise Rejected(422, "not_finite", "a value is too large for a 64-bit float") from None
+
+
+@bentoml.service(
+    name="mlops-serving",
+    traffic={"timeout": 30},
+    # The service writes one JSON line per request itself, with trace and model version.
+    logging={"access": {"enabled": False}},
+    metrics={"duration": {"buckets": list(REQUEST_DURATION.buckets)}},
+)
+class Serving:
+    def __init__(self) -> None:
+        configure_logging(SETTINGS.log_level)
+        self.tracer = configure_tracing(SETTINGS)
+        if SETTINGS.ml_metrics:
+            ml_metrics.initialise(SETTINGS.model_name)
+        self.store = ModelStore(SETTINGS)
+        self.store.start()
+        self.drift = DriftMonitor(
+            SETTINGS.model_name,
+            SETTINGS.drift_window,
+            SETTINGS.drift_update_seconds,
+            lambda: self.store.current,
+            SETTINGS.inputs_dir,
+        )
+        if SETTINGS.ml_metrics or SETTINGS.inputs_dir:
+            self.drift.start()
+
+    def __is_ready__(self) -> bool:
+        return self.store.current is not None
+
+    @bentoml.api(route="/predict")
+    def predict(self, ctx: bentoml.Context, instances: Any = None) -> dict[str, Any]:
+        model = SETTINGS.model_name
+        parent = extract(dict(ctx.request.headers))
+        with self.tracer.start_as_current_span("predict", context=parent, kind=trace.SpanKind.INTERNAL) as span:
+            loaded = self.store.current
+            try:
+                if loaded is None:
+                    raise Rejected(503, "model_not_loaded", f"{model} is not loaded yet; retry shortly")
+                with self.tracer.start_as_current_span("validate"):
+                    x = parse_instances(instances, loaded, SETTINGS.max_batch_size)
+            except Rejected as rejected:
+                if SETTINGS.ml_metrics:
+                    ml_metrics.rejected_counter(model, rejected.reason).inc()
+                span.set_attribute("mlops.outcome", rejected.reason)
+                ctx.response.status_code = rejected.status
+                if rejected.status == 503:
+                    ctx.response.headers["Retry-After"] = "5"
+                log.info(
+                    "rejected",
+                    extra={"model": model, "outcome": rejected.reason, "status": rejected.status,
+                           "model_version": loaded.version if loaded else None},
+                )  # fmt: skip
+                return rejected.body()
+            with self.tracer.start_as_current_span("inference") as inference:
+                index, confidence = loaded.predict(x)
+                inference.set_attribute("mlops.rows", len(x))
+            classes = [loaded.classes[i] for i in index]
+            if SETTINGS.ml_metrics:
+                histogram = ml_metrics.confidence_histogram(model, loaded.version)
+                for label, p in zip(classes, confidence, strict=True):
+                    ml_metrics.prediction_counter(model, loaded.version, label).inc()
+                    histogram.observe(p)
+                self.drift.record(loaded.version, x)
+            elif SETTINGS.inputs_dir:
+                self.drift.record(loaded.version, x)
+            span.set_attribute("mlops.model_version", loaded.version)
+            span.set_attribute("mlops.outcome", "ok")
+            log.info("predicted", extra={"model": model, "model_version": loaded.version, "outcome": "ok", "rows": len(x)})
+            return {
+                "predictions": [
+                    {"class": label, "confidence": float(p)} for label, p in zip(classes, confidence, strict=True)
+                ],
+                "model": {"name": model, "version": loaded.version, "alias": SETTINGS.model_alias},
+            }
+
+
+Serving.add_asgi_middleware(RequestGuard, max_bytes=SETTINGS.max_body_bytes)  # type: ignore[attr-defined]

@@ -1,0 +1,89 @@
+"""Per-feature drift of recent inputs, computed off the request path.
+
+Requests only append their validated batch to a queue (a deque append). A
+background thread drains it every few seconds into a sliding window of the
+last N rows, bins them against the served version's reference, sets the PSI
+gauge per feature, and, when configured, writes the rows for the drift job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service import ml_metrics
+from service.inputs_log import InputsWriter, Row
+from service.model_store import Loaded
+
+log = logging.getLogger("service.drift")
+
+
+class DriftMonitor:
+    def __init__(
+        self,
+        model: str,
+        window: int,
+        interval: float,
+        current: Callable[[], Loaded | None],
+        inputs_dir: Path | None = None,
+    ) -> None:
+        self.model = model
+        self.window = window
+        self.interval = interval
+        self._current = current
+        self._pending: deque[tuple[str, np.ndarray[Any, Any]]] = deque(maxlen=10_000)
+        self._rows: deque[np.ndarray[Any, Any]] = deque(maxlen=window)
+        self._version: str | None = None
+        self._writer = InputsWriter(inputs_dir, model) if inputs_dir else None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="drift-monitor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def record(self, version: str, batch: np.ndarray[Any, Any]) -> None:
+        """Called on the request path: O(1)."""
+        self._pending.append((version, batch))
+
+    def update(self) -> dict[str, float]:
+        """Drain pending batches and recompute PSI; returns the scores it set."""
+        loaded = self._current()
+        drained: list[tuple[str, np.ndarray[Any, Any]]] = []
+        while self._pending:
+            drained.append(self._pending.popleft())
+        if self._writer is not None and drained:
+            now = time.time()
+            self._writer.write([Row(now, v, tuple(map(float, r))) for v, b in drained for r in b])
+        if loaded is None:
+            return {}
+        if loaded.version != self._version:
+            self._rows.clear()  # a new version has a new reference: judge it on its own inputs
+            self._version = loaded.version
+        for version, batch in drained:
+            if version == loaded.version:
+                self._rows.extend(batch)
+        if not self._rows:
+            return {}
+        window = np.vstack(self._rows)
+        scores = {}
+        for column, feature in zip(window.T, loaded.reference.features, strict=True):
+            scores[feature.name] = feature.psi(feature.counts(column))
+            ml_metrics.FEATURE_DRIFT.labels(model=self.model, feature=feature.name).set(scores[feature.name])
+        return scores
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.update()
+            except Exception:
+                log.exception("drift update failed", extra={"model": self.model})

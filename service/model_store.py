@@ -1,0 +1,138 @@
+"""The served model: loaded from the MLflow registry, kept current with its alias.
+
+A background thread resolves `models:/<name>@<alias>`, loads that version and
+its drift reference, and swaps them in as one immutable `Loaded` value, so a
+request sees one consistent version from start to end. Until the first load
+succeeds the service is not ready; failures are counted by reason and retried
+with capped exponential back-off and jitter. After that the alias is polled and
+a new champion replaces the old one without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service import ml_metrics
+from service.reference import ARTIFACT, Reference
+from service.settings import ServingSettings
+
+log = logging.getLogger("service.model")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    model: Any  # an sklearn estimator with predict_proba
+    version: str
+    reference: Reference
+    classes: tuple[str, ...]
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.reference.names
+
+    def predict(self, x: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Class indexes and their probabilities."""
+        import pandas as pd  # noqa: PLC0415
+
+        proba = self.model.predict_proba(pd.DataFrame(x, columns=list(self.features)))
+        index = proba.argmax(axis=1)
+        return index, proba[np.arange(len(index)), index]
+
+
+class LoadError(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ModelStore:
+    def __init__(self, settings: ServingSettings) -> None:
+        self.settings = settings
+        self.current: Loaded | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="model-store", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _resolve(self) -> str:
+        from mlflow import MlflowClient  # noqa: PLC0415
+        from mlflow.exceptions import MlflowException, RestException  # noqa: PLC0415
+
+        s = self.settings
+        try:
+            return str(MlflowClient(s.mlflow_tracking_uri).get_model_version_by_alias(s.model_name, s.model_alias).version)
+        except RestException as err:
+            raise LoadError("alias_not_found", f"{s.model_name}@{s.model_alias}: {err.message}") from err
+        except MlflowException as err:
+            raise LoadError("registry_unreachable", f"MLflow at {s.mlflow_tracking_uri}: {err.message}") from err
+        except OSError as err:
+            raise LoadError("registry_unreachable", f"MLflow at {s.mlflow_tracking_uri}: {err}") from err
+
+    def _load(self, version: str) -> Loaded:
+        import mlflow  # noqa: PLC0415
+        from mlflow import MlflowClient  # noqa: PLC0415
+
+        s = self.settings
+        mlflow.set_tracking_uri(s.mlflow_tracking_uri)
+        try:
+            model = mlflow.sklearn.load_model(f"models:/{s.model_name}/{version}")
+        except Exception as err:
+            raise LoadError("load_error", f"{s.model_name} version {version}: {err}") from err
+        try:
+            run_id = MlflowClient(s.mlflow_tracking_uri).get_model_version(s.model_name, version).run_id
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=ARTIFACT)
+            reference = Reference.load(Path(path))
+        except Exception as err:
+            raise LoadError("reference_missing", f"{ARTIFACT} of version {version}: {err}") from err
+        return Loaded(model, version, reference, reference.classes)
+
+    def _swap(self, loaded: Loaded) -> None:
+        old = self.current
+        name, alias = self.settings.model_name, self.settings.model_alias
+        if self.settings.ml_metrics:
+            if old is not None:
+                ml_metrics.MODEL_INFO.labels(model=name, model_version=old.version, model_alias=alias).set(0)
+            ml_metrics.MODEL_INFO.labels(model=name, model_version=loaded.version, model_alias=alias).set(1)
+            ml_metrics.MODEL_LOADED.labels(model=name).set(1)
+        self.current = loaded
+        log.info(
+            "serving %s version %s",
+            name,
+            loaded.version,
+            extra={"model": name, "model_version": loaded.version, "previous_version": old and old.version},
+        )
+
+    def _run(self) -> None:
+        s = self.settings
+        delay = s.load_retry_initial_seconds
+        while not self._stop.is_set():
+            try:
+                version = self._resolve()
+                if self.current is None or version != self.current.version:
+                    self._swap(self._load(version))
+                delay = s.load_retry_initial_seconds
+                wait = s.alias_poll_seconds
+            except LoadError as err:
+                ml_metrics.LOAD_FAILURES.labels(model=s.model_name, reason=err.reason).inc()
+                log.warning(
+                    "model load failed, retrying in %.1fs: %s",
+                    delay,
+                    err,
+                    extra={"model": s.model_name, "reason": err.reason},
+                )
+                wait = delay * random.uniform(0.8, 1.2)
+                delay = min(delay * 2, s.load_retry_max_seconds)
+                if self.current is not None:  # still serving the old version: retry no later than a poll
+                    wait = min(wait, s.alias_poll_seconds)
+            self._stop.wait(wait)
