@@ -32,7 +32,7 @@ from service.telemetry import configure_logging, configure_tracing
 log = logging.getLogger("service.app")
 
 try:
-    SETTINGS = ServingSettings()  # type: ignore[call-arg]  # required values come from the environment
+    SETTINGS = ServingSettings()  # required values come from the environment
 except ValidationError as err:
     problems = "; ".join(
         f"MLOPS_SERVING_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
@@ -46,7 +46,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-class Rejected(Exception):
+class Rejected(Exception):  # noqa: N818 - a refusal, not an error of the service
     """A request the service refuses, with the status and the reason it is counted under."""
 
     def __init__(self, status: int, reason: str, message: str, **detail: Any) -> None:
@@ -68,7 +68,9 @@ class RequestGuard:
     chunked body is read up to the limit and replayed to the app.
     """
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], max_bytes: int) -> None:
+    def __init__(
+        self, app: Callable[[Scope, Receive, Send], Awaitable[None]], max_bytes: int
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
@@ -78,7 +80,9 @@ class RequestGuard:
             return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        too_large = Rejected(413, "body_too_large", f"request body is larger than {self.max_bytes} bytes")
+        too_large = Rejected(
+            413, "body_too_large", f"request body is larger than {self.max_bytes} bytes"
+        )
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(send, too_large)
             return
@@ -101,11 +105,18 @@ class RequestGuard:
             try:
                 document = json.loads(body)
             except (ValueError, RecursionError):
-                await self._refuse(send, Rejected(400, "malformed_json", "the body is not valid JSON"))
+                await self._refuse(
+                    send, Rejected(400, "malformed_json", "the body is not valid JSON")
+                )
                 return
             if not isinstance(document, dict):
                 await self._refuse(
-                    send, Rejected(400, "wrong_type", 'the body must be a JSON object {"instances": [[...], ...]}')
+                    send,
+                    Rejected(
+                        400,
+                        "wrong_type",
+                        'the body must be a JSON object {"instances": [[...], ...]}',
+                    ),
                 )
                 return
         replayed = False
@@ -122,13 +133,23 @@ class RequestGuard:
     async def _refuse(self, send: Send, rejected: Rejected) -> None:
         if SETTINGS.ml_metrics:
             ml_metrics.rejected_counter(SETTINGS.model_name, rejected.reason).inc()
-        log.info("rejected", extra={"model": SETTINGS.model_name, "outcome": rejected.reason, "status": rejected.status})
+        log.info(
+            "rejected",
+            extra={
+                "model": SETTINGS.model_name,
+                "outcome": rejected.reason,
+                "status": rejected.status,
+            },
+        )
         payload = json.dumps(rejected.body()).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": rejected.status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": payload})
@@ -138,14 +159,20 @@ def parse_instances(instances: Any, loaded: Loaded, max_batch: int) -> np.ndarra
     """The request's rows as a float matrix, or `Rejected` saying exactly what is wrong."""
     features = loaded.features
     if instances is None:
-        raise Rejected(400, "wrong_type", 'the body must be a JSON object {"instances": [[...], ...]}')
+        raise Rejected(
+            400, "wrong_type", 'the body must be a JSON object {"instances": [[...], ...]}'
+        )
     if not isinstance(instances, list):
-        raise Rejected(400, "wrong_type", "instances must be a list of rows, each a list of numbers")
+        raise Rejected(
+            400, "wrong_type", "instances must be a list of rows, each a list of numbers"
+        )
     if not instances:
         raise Rejected(422, "empty_batch", "instances is empty: send at least one row")
     if len(instances) > max_batch:
         raise Rejected(
-            422, "batch_too_large", f"{len(instances)} rows is more than the limit of {max_batch} per request"
+            422,
+            "batch_too_large",
+            f"{len(instances)} rows is more than the limit of {max_batch} per request",
         )
     for i, row in enumerate(instances):
         if not isinstance(row, list):
@@ -160,9 +187,21 @@ def parse_instances(instances: Any, loaded: Loaded, max_batch: int) -> np.ndarra
             )
         for j, value in enumerate(row):
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise Rejected(400, "wrong_type", f"row {i}, {features[j]}: expected a number", row=i, feature=features[j])
+                raise Rejected(
+                    400,
+                    "wrong_type",
+                    f"row {i}, {features[j]}: expected a number",
+                    row=i,
+                    feature=features[j],
+                )
             if isinstance(value, float) and not math.isfinite(value):
-                raise Rejected(422, "not_finite", f"row {i}, {features[j]}: NaN and infinity are not allowed", row=i, feature=features[j])
+                raise Rejected(
+                    422,
+                    "not_finite",
+                    f"row {i}, {features[j]}: NaN and infinity are not allowed",
+                    row=i,
+                    feature=features[j],
+                )
     try:
         return np.asarray(instances, dtype=float)
     except OverflowError:
@@ -201,11 +240,15 @@ class Serving:
     def predict(self, ctx: bentoml.Context, instances: Any = None) -> dict[str, Any]:
         model = SETTINGS.model_name
         parent = extract(dict(ctx.request.headers))
-        with self.tracer.start_as_current_span("predict", context=parent, kind=trace.SpanKind.INTERNAL) as span:
+        with self.tracer.start_as_current_span(
+            "predict", context=parent, kind=trace.SpanKind.INTERNAL
+        ) as span:
             loaded = self.store.current
             try:
                 if loaded is None:
-                    raise Rejected(503, "model_not_loaded", f"{model} is not loaded yet; retry shortly")
+                    raise Rejected(
+                        503, "model_not_loaded", f"{model} is not loaded yet; retry shortly"
+                    )
                 with self.tracer.start_as_current_span("validate"):
                     x = parse_instances(instances, loaded, SETTINGS.max_batch_size)
             except Rejected as rejected:
@@ -235,10 +278,19 @@ class Serving:
                 self.drift.record(loaded.version, x)
             span.set_attribute("mlops.model_version", loaded.version)
             span.set_attribute("mlops.outcome", "ok")
-            log.info("predicted", extra={"model": model, "model_version": loaded.version, "outcome": "ok", "rows": len(x)})
+            log.info(
+                "predicted",
+                extra={
+                    "model": model,
+                    "model_version": loaded.version,
+                    "outcome": "ok",
+                    "rows": len(x),
+                },
+            )
             return {
                 "predictions": [
-                    {"class": label, "confidence": float(p)} for label, p in zip(classes, confidence, strict=True)
+                    {"class": label, "confidence": float(p)}
+                    for label, p in zip(classes, confidence, strict=True)
                 ],
                 "model": {"name": model, "version": loaded.version, "alias": SETTINGS.model_alias},
             }

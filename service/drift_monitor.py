@@ -78,7 +78,9 @@ class DriftMonitor:
         scores = {}
         for column, feature in zip(window.T, loaded.reference.features, strict=True):
             scores[feature.name] = feature.psi(feature.counts(column))
-            ml_metrics.FEATURE_DRIFT.labels(model=self.model, feature=feature.name).set(scores[feature.name])
+            ml_metrics.FEATURE_DRIFT.labels(model=self.model, feature=feature.name).set(
+                scores[feature.name]
+            )
         return scores
 
     def _run(self) -> None:

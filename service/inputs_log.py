@@ -58,7 +58,9 @@ def read_recent(directory: Path, model: str, limit: int) -> list[Row]:
             for line in lines:
                 try:
                     data = json.loads(line)
-                    rows.append(Row(float(data["t"]), str(data["v"]), tuple(float(v) for v in data["x"])))
+                    rows.append(
+                        Row(float(data["t"]), str(data["v"]), tuple(float(v) for v in data["x"]))
+                    )
                 except (ValueError, KeyError, TypeError):
                     continue
     return list(rows)

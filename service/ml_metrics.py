@@ -14,21 +14,34 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from service import catalog as c
 
-PREDICTIONS = Counter(c.PREDICTIONS.name.removesuffix("_total"), c.PREDICTIONS.help, c.PREDICTIONS.labels)
+PREDICTIONS = Counter(
+    c.PREDICTIONS.name.removesuffix("_total"), c.PREDICTIONS.help, c.PREDICTIONS.labels
+)
 CONFIDENCE = Histogram(
     c.PREDICTION_CONFIDENCE.name,
     c.PREDICTION_CONFIDENCE.help,
     c.PREDICTION_CONFIDENCE.labels,
     buckets=c.PREDICTION_CONFIDENCE.buckets,
 )
-REJECTED = Counter(c.REJECTED_INPUTS.name.removesuffix("_total"), c.REJECTED_INPUTS.help, c.REJECTED_INPUTS.labels)
-LOAD_FAILURES = Counter(
-    c.MODEL_LOAD_FAILURES.name.removesuffix("_total"), c.MODEL_LOAD_FAILURES.help, c.MODEL_LOAD_FAILURES.labels
+REJECTED = Counter(
+    c.REJECTED_INPUTS.name.removesuffix("_total"), c.REJECTED_INPUTS.help, c.REJECTED_INPUTS.labels
 )
-MODEL_INFO = Gauge(c.MODEL_INFO.name, c.MODEL_INFO.help, c.MODEL_INFO.labels, multiprocess_mode="livemax")
-MODEL_LOADED = Gauge(c.MODEL_LOADED.name, c.MODEL_LOADED.help, c.MODEL_LOADED.labels, multiprocess_mode="livemin")
+LOAD_FAILURES = Counter(
+    c.MODEL_LOAD_FAILURES.name.removesuffix("_total"),
+    c.MODEL_LOAD_FAILURES.help,
+    c.MODEL_LOAD_FAILURES.labels,
+)
+MODEL_INFO = Gauge(
+    c.MODEL_INFO.name, c.MODEL_INFO.help, c.MODEL_INFO.labels, multiprocess_mode="livemax"
+)
+MODEL_LOADED = Gauge(
+    c.MODEL_LOADED.name, c.MODEL_LOADED.help, c.MODEL_LOADED.labels, multiprocess_mode="livemin"
+)
 FEATURE_DRIFT = Gauge(
-    c.FEATURE_DRIFT_PSI.name, c.FEATURE_DRIFT_PSI.help, c.FEATURE_DRIFT_PSI.labels, multiprocess_mode="livemax"
+    c.FEATURE_DRIFT_PSI.name,
+    c.FEATURE_DRIFT_PSI.help,
+    c.FEATURE_DRIFT_PSI.labels,
+    multiprocess_mode="livemax",
 )
 
 # Why a request was refused: a closed set, so the label stays bounded.
@@ -42,7 +55,12 @@ REJECTION_REASONS = (
     "body_too_large",
     "model_not_loaded",
 )
-LOAD_FAILURE_REASONS = ("registry_unreachable", "alias_not_found", "load_error", "reference_missing")
+LOAD_FAILURE_REASONS = (
+    "registry_unreachable",
+    "alias_not_found",
+    "load_error",
+    "reference_missing",
+)
 
 
 @cache

@@ -11,6 +11,7 @@ a new champion replaces the old one without a restart.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ from service.reference import ARTIFACT, Reference
 from service.settings import ServingSettings
 
 log = logging.getLogger("service.model")
+
+# The store retries with its own capped back-off and counts every failure; the
+# MLflow client's own retries would hide an unreachable registry for minutes.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 
 @dataclass(frozen=True)
@@ -71,13 +77,23 @@ class ModelStore:
 
         s = self.settings
         try:
-            return str(MlflowClient(s.mlflow_tracking_uri).get_model_version_by_alias(s.model_name, s.model_alias).version)
+            return str(
+                MlflowClient(s.mlflow_tracking_uri)
+                .get_model_version_by_alias(s.model_name, s.model_alias)
+                .version
+            )
         except RestException as err:
-            raise LoadError("alias_not_found", f"{s.model_name}@{s.model_alias}: {err.message}") from err
+            raise LoadError(
+                "alias_not_found", f"{s.model_name}@{s.model_alias}: {err.message}"
+            ) from err
         except MlflowException as err:
-            raise LoadError("registry_unreachable", f"MLflow at {s.mlflow_tracking_uri}: {err.message}") from err
+            raise LoadError(
+                "registry_unreachable", f"MLflow at {s.mlflow_tracking_uri}: {err.message}"
+            ) from err
         except OSError as err:
-            raise LoadError("registry_unreachable", f"MLflow at {s.mlflow_tracking_uri}: {err}") from err
+            raise LoadError(
+                "registry_unreachable", f"MLflow at {s.mlflow_tracking_uri}: {err}"
+            ) from err
 
     def _load(self, version: str) -> Loaded:
         import mlflow  # noqa: PLC0415
@@ -90,7 +106,9 @@ class ModelStore:
         except Exception as err:
             raise LoadError("load_error", f"{s.model_name} version {version}: {err}") from err
         try:
-            run_id = MlflowClient(s.mlflow_tracking_uri).get_model_version(s.model_name, version).run_id
+            run_id = (
+                MlflowClient(s.mlflow_tracking_uri).get_model_version(s.model_name, version).run_id
+            )
             path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=ARTIFACT)
             reference = Reference.load(Path(path))
         except Exception as err:
@@ -102,15 +120,23 @@ class ModelStore:
         name, alias = self.settings.model_name, self.settings.model_alias
         if self.settings.ml_metrics:
             if old is not None:
-                ml_metrics.MODEL_INFO.labels(model=name, model_version=old.version, model_alias=alias).set(0)
-            ml_metrics.MODEL_INFO.labels(model=name, model_version=loaded.version, model_alias=alias).set(1)
+                ml_metrics.MODEL_INFO.labels(
+                    model=name, model_version=old.version, model_alias=alias
+                ).set(0)
+            ml_metrics.MODEL_INFO.labels(
+                model=name, model_version=loaded.version, model_alias=alias
+            ).set(1)
             ml_metrics.MODEL_LOADED.labels(model=name).set(1)
         self.current = loaded
         log.info(
             "serving %s version %s",
             name,
             loaded.version,
-            extra={"model": name, "model_version": loaded.version, "previous_version": old and old.version},
+            extra={
+                "model": name,
+                "model_version": loaded.version,
+                "previous_version": old and old.version,
+            },
         )
 
     def _run(self) -> None:
@@ -133,6 +159,8 @@ class ModelStore:
                 )
                 wait = delay * random.uniform(0.8, 1.2)
                 delay = min(delay * 2, s.load_retry_max_seconds)
-                if self.current is not None:  # still serving the old version: retry no later than a poll
+                if (
+                    self.current is not None
+                ):  # still serving the old version: retry no later than a poll
                     wait = min(wait, s.alias_poll_seconds)
             self._stop.wait(wait)

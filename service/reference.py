@@ -40,7 +40,9 @@ class FeatureReference:
 
     def counts(self, values: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """How many of `values` fall in each reference bin."""
-        index = np.searchsorted(np.asarray(self.edges), np.asarray(values, dtype=float), side="right")
+        index = np.searchsorted(
+            np.asarray(self.edges), np.asarray(values, dtype=float), side="right"
+        )
         return np.bincount(index, minlength=len(self.proportions)).astype(np.int64)
 
     def psi(self, counts: npt.ArrayLike) -> float:
@@ -77,7 +79,11 @@ class Reference:
             edges = np.unique(np.quantile(column, np.linspace(0, 1, BINS + 1)[1:-1]))
             ref = FeatureReference(feature_slug(name), tuple(float(e) for e in edges), (), ())
             counts = ref.counts(column)
-            sample = column if len(column) <= SAMPLE_SIZE else rng.choice(column, SAMPLE_SIZE, replace=False)
+            sample = (
+                column
+                if len(column) <= SAMPLE_SIZE
+                else rng.choice(column, SAMPLE_SIZE, replace=False)
+            )
             features.append(
                 FeatureReference(
                     ref.name,
@@ -92,7 +98,12 @@ class Reference:
         return {
             "classes": list(self.classes),
             "features": [
-                {"name": f.name, "edges": list(f.edges), "proportions": list(f.proportions), "sample": list(f.sample)}
+                {
+                    "name": f.name,
+                    "edges": list(f.edges),
+                    "proportions": list(f.proportions),
+                    "sample": list(f.sample),
+                }
                 for f in self.features
             ],
         }
@@ -101,7 +112,9 @@ class Reference:
     def from_dict(cls, data: dict[str, Any]) -> Reference:
         return cls(
             tuple(
-                FeatureReference(f["name"], tuple(f["edges"]), tuple(f["proportions"]), tuple(f["sample"]))
+                FeatureReference(
+                    f["name"], tuple(f["edges"]), tuple(f["proportions"]), tuple(f["sample"])
+                )
                 for f in data["features"]
             ),
             tuple(data["classes"]),

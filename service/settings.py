@@ -12,21 +12,46 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MLOPS_SERVING_", frozen=True, extra="ignore")
 
-    mlflow_tracking_uri: str = Field(description="MLflow tracking server URL.", pattern=r"^(https?|file)://\S+$")
+    mlflow_tracking_uri: str = Field(
+        description="MLflow tracking server URL.", pattern=r"^(https?|file)://\S+$"
+    )
     model_name: str = Field(description="Registered model name.", min_length=1)
-    model_alias: str = Field(default="champion", description="Registry alias to serve and follow.", min_length=1)
-    alias_poll_seconds: float = Field(default=30.0, gt=0, description="How often the alias is checked.")
-    load_retry_initial_seconds: float = Field(default=0.5, gt=0, description="First back-off after a failed load.")
-    load_retry_max_seconds: float = Field(default=30.0, gt=0, description="Longest back-off between load attempts.")
+    model_alias: str = Field(
+        default="champion", description="Registry alias to serve and follow.", min_length=1
+    )
+    alias_poll_seconds: float = Field(
+        default=30.0, gt=0, description="How often the alias is checked."
+    )
+    load_retry_initial_seconds: float = Field(
+        default=0.5, gt=0, description="First back-off after a failed load."
+    )
+    load_retry_max_seconds: float = Field(
+        default=30.0, gt=0, description="Longest back-off between load attempts."
+    )
     max_batch_size: int = Field(default=256, ge=1, description="Most rows in one request.")
-    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest request body; larger gets 413.")
-    drift_window: int = Field(default=1000, ge=10, description="Recent rows the per-feature PSI is computed over.")
-    drift_update_seconds: float = Field(default=5.0, gt=0, description="How often drift is recomputed, off the request path.")
-    inputs_dir: Path | None = Field(default=None, description="Where recent inputs are written for the drift job.")
-    ml_metrics: bool = Field(default=True, description="Export the ML metrics (predictions, confidence, drift).")
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body; larger gets 413."
+    )
+    drift_window: int = Field(
+        default=1000, ge=10, description="Recent rows the per-feature PSI is computed over."
+    )
+    drift_update_seconds: float = Field(
+        default=5.0, gt=0, description="How often drift is recomputed, off the request path."
+    )
+    inputs_dir: Path | None = Field(
+        default=None, description="Where recent inputs are written for the drift job."
+    )
+    ml_metrics: bool = Field(
+        default=True, description="Export the ML metrics (predictions, confidence, drift)."
+    )
     tracing: bool = Field(default=True, description="Send OpenTelemetry traces over OTLP.")
     otlp_endpoint: str | None = Field(
-        default=None, description="OTLP/HTTP traces endpoint; OTEL_EXPORTER_OTLP_* apply when unset."
+        default=None,
+        description="OTLP/HTTP traces endpoint; OTEL_EXPORTER_OTLP_* apply when unset.",
     )
-    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1, description="Share of new traces sampled.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    trace_sample_ratio: float = Field(
+        default=1.0, ge=0, le=1, description="Share of new traces sampled."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level."
+    )

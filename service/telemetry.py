@@ -36,7 +36,13 @@ class JsonFormatter(logging.Formatter):
         if context.is_valid:
             entry["trace_id"] = format(context.trace_id, "032x")
             entry["span_id"] = format(context.span_id, "016x")
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED and not k.startswith("_")})
+        entry.update(
+            {
+                k: v
+                for k, v in record.__dict__.items()
+                if k not in _RESERVED and not k.startswith("_")
+            }
+        )
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
@@ -52,7 +58,9 @@ def configure_logging(level: str) -> None:
         logger.propagate = False
 
 
-def configure_tracing(settings: ServingSettings, exporter: SpanExporter | None = None) -> trace.Tracer:
+def configure_tracing(
+    settings: ServingSettings, exporter: SpanExporter | None = None
+) -> trace.Tracer:
     """A tracer exporting OTLP/HTTP in batches; a no-op tracer when tracing is off."""
     if not settings.tracing:
         return trace.NoOpTracer()
@@ -61,9 +69,15 @@ def configure_tracing(settings: ServingSettings, exporter: SpanExporter | None =
             OTLPSpanExporter,
         )
 
-        exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint) if settings.otlp_endpoint else OTLPSpanExporter()
+        exporter = (
+            OTLPSpanExporter(endpoint=settings.otlp_endpoint)
+            if settings.otlp_endpoint
+            else OTLPSpanExporter()
+        )
     provider = TracerProvider(
-        resource=Resource.create({"service.name": "mlops-serving", "mlops.model": settings.model_name}),
+        resource=Resource.create(
+            {"service.name": "mlops-serving", "mlops.model": settings.model_name}
+        ),
         sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
     )
     provider.add_span_processor(BatchSpanProcessor(exporter))

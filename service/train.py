@@ -86,14 +86,19 @@ def train(tracking_uri: str, model_name: str, alias: str, c: float, seed: int) -
     client = MlflowClient(tracking_uri)
     data = dataset()
     model = Pipeline(
-        [("scale", StandardScaler()), ("classify", LogisticRegression(C=c, max_iter=2000, random_state=seed))]
+        [
+            ("scale", StandardScaler()),
+            ("classify", LogisticRegression(C=c, max_iter=2000, random_state=seed)),
+        ]
     )
     with mlflow.start_run() as run:
         mlflow.log_params({"C": c, "seed": seed, "model": "StandardScaler+LogisticRegression"})
         model.fit(data.x_train, data.y_train)
         accuracy, f1 = _scores(model, data)
         mlflow.log_metrics({"accuracy": accuracy, "f1_macro": f1})
-        reference = Reference.from_training(data.x_train.to_numpy(), list(data.x_train.columns), data.classes)
+        reference = Reference.from_training(
+            data.x_train.to_numpy(), list(data.x_train.columns), data.classes
+        )
         mlflow.log_dict(reference.to_dict(), ARTIFACT)
         mlflow.set_tag("classes", ",".join(data.classes))
         info = mlflow.sklearn.log_model(
@@ -134,7 +139,9 @@ def train(tracking_uri: str, model_name: str, alias: str, c: float, seed: int) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m service.train", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--tracking-uri", required=True, help="MLflow tracking server URL")
     parser.add_argument("--model", default="iris-classifier", help="registered model name")
     parser.add_argument("--alias", default="champion", help="alias the serving API follows")

@@ -109,7 +109,10 @@ PROFILE: dict[str, Any] = {
             "objective": 99.9,
             "period": "30d",
             "sli": {
-                "latency": {"thresholdSeconds": 0.5, "selector": 'job="serving",endpoint="/predict"'}
+                "latency": {
+                    "thresholdSeconds": 0.5,
+                    "selector": 'job="serving",endpoint="/predict"',
+                }
             },
         },
     ],

@@ -73,6 +73,13 @@ def platform_cases() -> list[Case]:
             {REQ % "200": counter([(98, 20)]), REQ % "500": counter([(2, 20)])},
         ).at("15m", A.SERVING_HIGH_ERROR_RATIO),
         Case(
+            "probe 503s while a replica starts are not serving errors",
+            {
+                REQ % "200": counter([(100, 20)]),
+                REQ.replace("/predict", "/readyz") % "503": counter([(50, 20)]),
+            },
+        ).at("15m", A.SERVING_HIGH_ERROR_RATIO),
+        Case(
             "requests between 1s and 2.5s fire the p95 latency alert",
             {
                 DUR % "0.5": "0x20",

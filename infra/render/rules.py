@@ -62,7 +62,7 @@ def platform_alerts(spec: PlatformSpec) -> list[AlertRule]:
         AlertRule(
             A.SERVING_HIGH_ERROR_RATIO,
             "serving",
-            f'sum by (model) (rate({m.REQUEST_TOTAL.name}{{{SERVING},http_response_code=~"5.."}}[5m]))\n'
+            f'sum by (model) (rate({m.REQUEST_TOTAL.name}{{{PREDICT},http_response_code=~"5.."}}[5m]))\n'
             f"/\nsum by (model) (rate({m.REQUEST_TOTAL.name}{{{PREDICT}}}[5m]))\n> {error_ratio}",
             "5m",
             cv.Severity.CRITICAL,
