@@ -250,7 +250,10 @@ class Serving(Spec):
         min_length=1, description="Models served, one serving deployment each."
     )
     trace_sample_ratio: float = Field(
-        default=1.0, ge=0.0, le=1.0, description="Fraction of requests traced (parent-based)."
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="Fraction of new traces sampled; a caller's sampled traceparent is always followed.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of the serving API."

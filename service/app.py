@@ -14,6 +14,7 @@ import logging
 import math
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import bentoml
@@ -236,6 +237,12 @@ class Serving:
     def __is_ready__(self) -> bool:
         return self.store.current is not None
 
+    def _child(self, name: str, parent: trace.Span) -> AbstractContextManager[trace.Span]:
+        """A child span, or nothing at all when the request is not sampled (the common case)."""
+        if parent.is_recording():
+            return self.tracer.start_as_current_span(name)
+        return nullcontext(parent)
+
     @bentoml.api(route="/predict")
     def predict(self, ctx: bentoml.Context, instances: Any = None) -> dict[str, Any]:
         model = SETTINGS.model_name
@@ -249,7 +256,7 @@ class Serving:
                     raise Rejected(
                         503, "model_not_loaded", f"{model} is not loaded yet; retry shortly"
                     )
-                with self.tracer.start_as_current_span("validate"):
+                with self._child("validate", span):
                     x = parse_instances(instances, loaded, SETTINGS.max_batch_size)
             except Rejected as rejected:
                 if SETTINGS.ml_metrics:
@@ -264,7 +271,7 @@ class Serving:
                            "model_version": loaded.version if loaded else None},
                 )  # fmt: skip
                 return rejected.body()
-            with self.tracer.start_as_current_span("inference") as inference:
+            with self._child("inference", span) as inference:
                 index, confidence = loaded.predict(x)
                 inference.set_attribute("mlops.rows", len(x))
             classes = [loaded.classes[i] for i in index]

@@ -8,6 +8,7 @@ PROFILE: dict[str, Any] = {
     "environment": "dev",
     "target": "docker",
     "name": "mlops-dev",
+    "serving": {"traceSampleRatio": 1.0},
     "prometheus": {"retentionTime": "3d", "storageSize": "5Gi", "scrapeInterval": "15s"},
     "loki": {"retention": "72h"},
     "tempo": {"retention": "72h"},

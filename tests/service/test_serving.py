@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from service import catalog
 from service.train import train
 from tests import servers
 from tests.otlp_sink import Sink, otlp_sink
+from tests.service.pushgateway import running_pushgateway
 
 MODEL = "iris-classifier"
 GOOD_ROW = [5.1, 3.5, 1.4, 0.2]
@@ -365,3 +367,46 @@ def test_the_service_waits_for_mlflow_without_crashing_and_becomes_ready(
             )
             assert predict(server, {"instances": [GOOD_ROW]}).status_code == 200
         assert server.alive()
+
+
+def _pushed(url: str) -> dict[tuple[str, str], float]:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    return {
+        (s.name, s.labels.get("metric", "")): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.labels.get("job") == catalog.TRAINING_JOB and s.labels.get("model") == MODEL
+    }
+
+
+def test_training_pushes_its_outcome_and_a_failure_keeps_the_last_success(
+    mlflow_url: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.train import main  # noqa: PLC0415
+
+    with running_pushgateway(workdir) as pushgateway:
+        before = time.time()
+        assert (
+            main(["--tracking-uri", mlflow_url, "--model", MODEL, "--pushgateway", pushgateway])
+            == 0
+        )
+        ok = _pushed(pushgateway)
+        assert ok[(catalog.TRAINING_LAST_RUN_SUCCESS.name, "")] == 1
+        assert ok[(catalog.TRAINING_LAST_SUCCESS.name, "")] >= before
+        assert 0.8 < ok[(catalog.TRAINING_SCORE.name, "accuracy")] <= 1
+        assert 0 < ok[(catalog.TRAINING_SCORE.name, "f1_macro")] <= 1
+        assert ok[(catalog.TRAINING_DURATION.name, "")] > 0
+
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        dead = f"http://127.0.0.1:{servers.free_port()}"
+        assert main(["--tracking-uri", dead, "--model", MODEL, "--pushgateway", pushgateway]) == 1
+        failed = _pushed(pushgateway)
+        assert failed[(catalog.TRAINING_LAST_RUN_SUCCESS.name, "")] == 0
+        assert (
+            failed[(catalog.TRAINING_LAST_SUCCESS.name, "")]
+            == ok[(catalog.TRAINING_LAST_SUCCESS.name, "")]
+        )
+        assert (
+            failed[(catalog.TRAINING_SCORE.name, "accuracy")]
+            == ok[(catalog.TRAINING_SCORE.name, "accuracy")]
+        )

@@ -1,0 +1,157 @@
+"""What the service's own instrumentation costs: ML metrics and tracing on against off, in one run.
+
+    uv run python bench/serving.py [--requests 2000] [--rounds 4]
+
+Starts an MLflow server, trains one model, and runs two `bentoml serve`
+processes on 127.0.0.1: one with the ML metrics, drift window and OTLP tracing
+on (spans go to a receiver process that drops them), one with them off. A
+single keep-alive client sends the same one-row prediction to each, the
+variants alternating in short blocks (in reversed order every other round),
+so all see the same machine state. Prints throughput and p50/p95/p99
+latency per variant and the on/off ratios. Target: throughput on >= 97% of
+off, and p95 on within +0.3 ms of off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from service.train import train
+from tests import servers
+
+# A trace receiver in its own process that reads and drops what it gets: decoding
+# spans in the client's process would slow the client and bill it to the service.
+SINK = """
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+MODEL = "iris-classifier"
+BODY = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
+
+
+def measure(client: httpx.Client, url: str, n: int) -> list[float]:
+    latencies = []
+    for _ in range(n):
+        start = time.perf_counter()
+        response = client.post(url, json=BODY)
+        latencies.append(time.perf_counter() - start)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url}: {response.status_code} {response.text}")
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="requests per variant per round")
+    parser.add_argument(
+        "--rounds", type=int, default=25, help="rounds; variants alternate within each"
+    )
+    parser.add_argument(
+        "--sample-ratio", type=float, default=1.0, help="trace sampling of the 'on' variant"
+    )
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--aa", action="store_true", help="A/A check: both variants off")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also run metrics-only and tracing-only"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        sink_port = servers.free_port()
+        sink = servers.start(
+            "otlp-sink", [sys.executable, "-c", SINK, str(sink_port)], "", work / "sink.log"
+        )
+        stack.enter_context(servers.running(sink, None))
+        sink_url = f"http://127.0.0.1:{sink_port}/v1/traces"
+        mlflow = servers.mlflow_server(work / "mlflow")
+        stack.enter_context(servers.running(mlflow, servers.http_ok(f"{mlflow.url}/health")))
+        train(mlflow.url, MODEL, "champion", c=1.0, seed=0)
+        # No alias polling during the run: its registry calls would land in one variant's block.
+        common = {
+            "mlflow_tracking_uri": mlflow.url,
+            "model_name": MODEL,
+            "log_level": "WARNING",
+            "alias_poll_seconds": "3600",
+        }
+        variants = {
+            "on": {**common, "ml_metrics": "false", "tracing": "false"}
+            if args.aa
+            else {
+                **common,
+                "ml_metrics": "true",
+                "tracing": "true",
+                "otlp_endpoint": sink_url,
+                "trace_sample_ratio": str(args.sample_ratio),
+            },
+            "off": {**common, "ml_metrics": "false", "tracing": "false"},
+        }
+        if args.breakdown:
+            variants["metrics"] = {**common, "ml_metrics": "true", "tracing": "false"}
+            variants["tracing"] = {
+                **common,
+                "ml_metrics": "false",
+                "tracing": "true",
+                "otlp_endpoint": sink_url,
+            }
+        urls = {}
+        for name, settings in variants.items():
+            server = servers.serving(work / name, settings)
+            stack.enter_context(servers.running(server, servers.http_ok(f"{server.url}/readyz")))
+            urls[name] = f"{server.url}/predict"
+        client = stack.enter_context(httpx.Client(timeout=10))
+        for url in urls.values():
+            measure(client, url, args.warmup)
+        results: dict[str, list[float]] = {name: [] for name in urls}
+        elapsed = dict.fromkeys(urls, 0.0)
+        for round_ in range(args.rounds):
+            order = list(urls.items())
+            for name, url in order if round_ % 2 == 0 else reversed(order):
+                start = time.perf_counter()
+                results[name] += measure(client, url, args.requests)
+                elapsed[name] += time.perf_counter() - start
+
+    print(f"{'variant':<8}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
+    summary = {}
+    for name, latencies in results.items():
+        rps = len(latencies) / elapsed[name]
+        p50, p95, p99 = (percentile(latencies, q) * 1000 for q in (0.5, 0.95, 0.99))
+        summary[name] = (rps, p50, p95)
+        print(f"{name:<8}{len(latencies):>10}{rps:>10.1f}{p50:>10.3f}{p95:>10.3f}{p99:>10.3f}")
+    ratio = summary["on"][0] / summary["off"][0]
+    delta_p95 = summary["on"][2] - summary["off"][2]
+    print(f"throughput on/off: {ratio:.3f} (target >= 0.97)")
+    print(f"p95 on - off: {delta_p95:+.3f} ms (target <= +0.3 ms)")
+    print(
+        f"mean latency on/off: {statistics.fmean(results['on']) / statistics.fmean(results['off']):.3f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
