@@ -127,11 +127,14 @@ def load_reference(path: Path) -> Reference:
     return reference
 
 
-def window_matrix(inputs_dir: Path, model: str, width: int, window: int) -> npt.NDArray[np.float64]:
-    """The newest `window` rows as a matrix; rows of another width or not finite are left out."""
+def window_matrix(
+    inputs_dir: Path, model: str, width: int, window: int, version: str | None = None
+) -> npt.NDArray[np.float64]:
+    """The newest `window` rows (of one model version if given) as a matrix; rows of
+    another width or not finite are left out."""
     rows = [
         r.x
-        for r in read_recent(inputs_dir, model, window)
+        for r in read_recent(inputs_dir, model, window, version)
         if len(r.x) == width and all(math.isfinite(v) for v in r.x)
     ]
     return np.asarray(rows, dtype=float).reshape(len(rows), width)
@@ -242,6 +245,7 @@ def run(
     thresholds: Thresholds | None = None,
     report: Path | None = None,
     pushgateway: str | None = None,
+    version: str | None = None,
 ) -> DriftResult:
     """Judge, write the report, then push.
 
@@ -250,7 +254,7 @@ def run(
     """
     reference = load_reference(reference_path)
     try:
-        x = window_matrix(inputs_dir, model, len(reference.features), window)
+        x = window_matrix(inputs_dir, model, len(reference.features), window, version)
     except OSError as err:
         raise JobFailedError(f"cannot read inputs of {model!r} in {inputs_dir}: {err}") from err
     if len(x) < min_rows:
@@ -299,6 +303,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--reference", required=True, type=Path, help="reference.json of the served version"
+    )
+    parser.add_argument(
+        "--model-version",
+        help="judge only rows this version served (the version the reference belongs to)",
     )
     parser.add_argument("--window", type=int, default=2000, help="most recent rows to judge")
     parser.add_argument(
@@ -354,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             thresholds=thresholds,
             report=args.report,
             pushgateway=args.pushgateway,
+            version=args.model_version,
         )
     except ReferenceFileError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)

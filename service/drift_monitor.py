@@ -9,7 +9,6 @@ gauge per feature, and, when configured, writes the rows for the drift job.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -19,13 +18,14 @@ from typing import Any
 import numpy as np
 
 from service import ml_metrics
+from service.background import Worker
 from service.inputs_log import InputsWriter, Row
 from service.model_store import Loaded
 
 log = logging.getLogger("service.drift")
 
 
-class DriftMonitor:
+class DriftMonitor(Worker):
     def __init__(
         self,
         model: str,
@@ -34,6 +34,7 @@ class DriftMonitor:
         current: Callable[[], Loaded | None],
         inputs_dir: Path | None = None,
     ) -> None:
+        super().__init__("drift-monitor")
         self.model = model
         self.window = window
         self.interval = interval
@@ -42,14 +43,6 @@ class DriftMonitor:
         self._rows: deque[np.ndarray[Any, Any]] = deque(maxlen=window)
         self._version: str | None = None
         self._writer = InputsWriter(inputs_dir, model) if inputs_dir else None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="drift-monitor", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
 
     def record(self, version: str, batch: np.ndarray[Any, Any]) -> None:
         """Called on the request path: O(1)."""

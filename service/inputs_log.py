@@ -47,8 +47,8 @@ class InputsWriter:
             self._lines = 0
 
 
-def read_recent(directory: Path, model: str, limit: int) -> list[Row]:
-    """The newest `limit` rows (oldest first); unreadable lines are skipped."""
+def read_recent(directory: Path, model: str, limit: int, version: str | None = None) -> list[Row]:
+    """The newest `limit` rows (oldest first), of one model version if given; unreadable lines are skipped."""
     current = path_for(directory, model)
     rows: deque[Row] = deque(maxlen=limit)
     for path in (current.with_suffix(".jsonl.1"), current):
@@ -58,9 +58,9 @@ def read_recent(directory: Path, model: str, limit: int) -> list[Row]:
             for line in lines:
                 try:
                     data = json.loads(line)
-                    rows.append(
-                        Row(float(data["t"]), str(data["v"]), tuple(float(v) for v in data["x"]))
-                    )
+                    row = Row(float(data["t"]), str(data["v"]), tuple(float(v) for v in data["x"]))
                 except (ValueError, KeyError, TypeError):
                     continue
+                if version is None or row.version == version:
+                    rows.append(row)
     return list(rows)

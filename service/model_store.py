@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from service import ml_metrics
+from service.background import Worker
 from service.reference import ARTIFACT, Reference
 from service.settings import ServingSettings
 
@@ -58,18 +58,11 @@ class LoadError(Exception):
         self.reason = reason
 
 
-class ModelStore:
+class ModelStore(Worker):
     def __init__(self, settings: ServingSettings) -> None:
+        super().__init__("model-store")
         self.settings = settings
         self.current: Loaded | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="model-store", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
 
     def _resolve(self) -> str:
         from mlflow import MlflowClient  # noqa: PLC0415

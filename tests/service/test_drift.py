@@ -55,10 +55,10 @@ def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def log_inputs(directory: Path, model: str, x: Any) -> Path:
+def log_inputs(directory: Path, model: str, x: Any, version: str = "1") -> Path:
     writer = InputsWriter(directory, model)
     now = time.time()
-    writer.write([Row(now, "1", tuple(float(v) for v in row)) for row in x])
+    writer.write([Row(now, version, tuple(float(v) for v in row)) for row in x])
     return directory
 
 
@@ -257,3 +257,17 @@ def test_bad_arguments_exit_2_without_a_traceback(
     err = capsys.readouterr().err
     assert "error" in err
     assert "Traceback" not in err
+
+
+def test_only_rows_of_the_named_version_are_judged_against_its_reference(
+    tmp_path: Path, reference_path: Path
+) -> None:
+    inputs = log_inputs(tmp_path / "inputs", "redeployed", draw(3, 800, SHIFT), version="1")
+    log_inputs(inputs, "redeployed", draw(4, 800), version="2")
+
+    everything = run("redeployed", inputs, reference_path)
+    current = run("redeployed", inputs, reference_path, version="2")
+
+    assert everything.drifted == EXPECTED_DRIFTED
+    assert current.drifted == ()
+    assert current.window_size == 800
