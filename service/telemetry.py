@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -74,10 +75,11 @@ def configure_tracing(
             if settings.otlp_endpoint
             else OTLPSpanExporter()
         )
+    attributes = {"mlops.model": settings.model_name}
+    if "OTEL_SERVICE_NAME" not in os.environ:  # the standard variable wins over our default
+        attributes["service.name"] = "mlops-serving"
     provider = TracerProvider(
-        resource=Resource.create(
-            {"service.name": "mlops-serving", "mlops.model": settings.model_name}
-        ),
+        resource=Resource.create(attributes),
         sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
     )
     provider.add_span_processor(BatchSpanProcessor(exporter))

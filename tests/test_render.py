@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import promql_parser
 import pytest
 import yaml
 
@@ -21,6 +20,7 @@ from infra.render.__main__ import main as render_main
 from infra.render.slo import windows
 from service import catalog
 from tests.conftest import STACKS, stack_spec
+from tests.promql import selectors as _selectors
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -254,23 +254,6 @@ KNOWN_EXTERNAL = {
     "alertmanager_notifications_total",
     "alertmanager_notifications_failed_total",
 }
-
-
-def _selectors(expr: str) -> list[str]:
-    names: list[str] = []
-
-    def visit(node: Any) -> None:
-        if isinstance(node, promql_parser.VectorSelector) and node.name:
-            names.append(node.name)
-        for attr in ("expr", "lhs", "rhs", "vector_selector", "param"):
-            child = getattr(node, attr, None)
-            if child is not None and not isinstance(child, (str, int, float)):
-                visit(child)
-        for arg in getattr(node, "args", None) or []:
-            visit(arg)
-
-    visit(promql_parser.parse(expr))
-    return names
 
 
 @pytest.mark.parametrize("name", STACKS)

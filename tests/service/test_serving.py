@@ -264,6 +264,7 @@ def test_series_stay_bounded_whatever_the_inputs_and_clients(api: servers.Server
     first = _series_count(api)
     mixed_load(2)
     second = _series_count(api)
+    print(f"series on /metrics after mixed load: {first}, after as much again: {second}")
     assert first < 500
     assert second == first
 

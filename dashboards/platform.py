@@ -1,0 +1,204 @@
+"""Platform: is the monitoring itself working? Targets, Prometheus, Alertmanager, Pushgateway.
+
+Every other dashboard and every alert trusts this machinery. A target that is
+down, a rule group that fails to evaluate, a notification that never leaves
+Alertmanager or a batch job that stopped pushing all look like silence
+elsewhere; here they show. The metrics come from the components themselves
+(see `dashboards.known_metrics`), and thresholds match the platform alerts.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard, stat, timeseries
+
+from dashboards import panels as p
+from infra import conventions as cv
+from infra.spec import PlatformSpec
+from infra.units import duration_seconds
+
+UID = "mlops-platform"
+FOLDER = cv.FOLDER_UID["platform"]
+
+PROMETHEUS = f'job="{cv.JOB[cv.Component.PROMETHEUS]}"'
+ALERTMANAGER = f'job="{cv.JOB[cv.Component.ALERTMANAGER]}"'
+# AlertmanagerNotificationsFailing fires above this failure ratio (infra.render.rules).
+NOTIFICATION_FAILURE_RATIO = 0.01
+
+
+def targets_up() -> stat.Panel:
+    return (
+        p.stat_panel(
+            "Targets up per job",
+            "Share of each scrape job's targets Prometheus reached at the last scrape. A "
+            "target down for 5 minutes fires PlatformTargetDown.",
+            p.RATIO,
+        )
+        .span(p.HALF)
+        .height(p.HEIGHT)
+        .thresholds(p.thresholds(p.RED, (1, p.GREEN)))
+        .with_target(p.prom("sum by (job) (up)\n/\ncount by (job) (up)", "{{job}}", instant=True))
+    )
+
+
+def targets_history() -> timeseries.Panel:
+    return (
+        p.timeseries_panel(
+            "Target availability",
+            "1 when a target answered its scrape, 0 when it did not, per target.",
+            p.NO_UNIT,
+        )
+        .min(0)
+        .max(1)
+        .with_target(p.prom("min by (job, instance) (up)", "{{job}} {{instance}}"))
+    )
+
+
+def rule_failures() -> timeseries.Panel:
+    panel = p.timeseries_panel(
+        "Rule evaluation failures",
+        "Failed evaluations per rule group. Any failure for 15 minutes fires "
+        "PrometheusRuleEvaluationFailures: the alerts and SLOs of that group are blind.",
+        p.COUNT,
+    ).min(0)
+    return p.threshold_lines(panel, p.GREEN, (1, p.RED)).with_target(
+        p.prom(
+            "sum by (rule_group) (increase(prometheus_rule_evaluation_failures_total"
+            f"{{{PROMETHEUS}}}[$__rate_interval]))",
+            "{{rule_group}}",
+        )
+    )
+
+
+def rule_duration() -> timeseries.Panel:
+    return p.timeseries_panel(
+        "Rule group evaluation time",
+        "How long the last evaluation of each rule group took; it must stay well below "
+        "the evaluation interval.",
+        p.SECONDS,
+    ).with_target(
+        p.prom(
+            f"max by (rule_group) (prometheus_rule_group_last_duration_seconds{{{PROMETHEUS}}})",
+            "{{rule_group}}",
+        )
+    )
+
+
+def head_series() -> timeseries.Panel:
+    return p.timeseries_panel(
+        "Head series",
+        "Series in Prometheus' in-memory head block: cardinality, and so memory.",
+        p.COUNT,
+    ).with_target(p.prom(f"prometheus_tsdb_head_series{{{PROMETHEUS}}}", "{{instance}}"))
+
+
+def notifications_dropped() -> timeseries.Panel:
+    return p.timeseries_panel(
+        "Alerts dropped on the way to Alertmanager",
+        "Alert notifications Prometheus dropped, per second: alerts that fired but reached nobody.",
+        p.EVENTS_PER_SECOND,
+    ).with_target(
+        p.prom(
+            "sum by (instance) (rate(prometheus_notifications_dropped_total"
+            f"{{{PROMETHEUS}}}[$__rate_interval]))",
+            "{{instance}}",
+        )
+    )
+
+
+def notifications() -> timeseries.Panel:
+    return (
+        p.timeseries_panel(
+            "Notifications by integration",
+            "Notifications Alertmanager sent and failed to send, per second, by integration.",
+            p.EVENTS_PER_SECOND,
+        )
+        .with_target(
+            p.prom(
+                "sum by (integration) (rate(alertmanager_notifications_total"
+                f"{{{ALERTMANAGER}}}[$__rate_interval]))",
+                "{{integration}} sent",
+            )
+        )
+        .with_target(
+            p.prom(
+                "sum by (integration) (rate(alertmanager_notifications_failed_total"
+                f"{{{ALERTMANAGER}}}[$__rate_interval]))",
+                "{{integration}} failed",
+                ref_id="B",
+            )
+        )
+    )
+
+
+def notification_failures() -> timeseries.Panel:
+    panel = p.timeseries_panel(
+        "Notification failure ratio",
+        "Share of notifications that failed, by integration. The dashed line is where "
+        "AlertmanagerNotificationsFailing fires.",
+        p.RATIO,
+    ).min(0)
+    return p.threshold_lines(panel, p.GREEN, (NOTIFICATION_FAILURE_RATIO, p.RED)).with_target(
+        p.prom(
+            "sum by (integration) (rate(alertmanager_notifications_failed_total"
+            f"{{{ALERTMANAGER}}}[$__rate_interval]))\n/\n"
+            "sum by (integration) (rate(alertmanager_notifications_total"
+            f"{{{ALERTMANAGER}}}[$__rate_interval]))",
+            "{{integration}}",
+        )
+    )
+
+
+def active_alerts() -> timeseries.Panel:
+    return p.stacked(
+        p.timeseries_panel(
+            "Alerts in Alertmanager",
+            "Alerts Alertmanager holds, by state (active, suppressed by silences or "
+            "inhibitions, unprocessed).",
+            p.COUNT,
+        )
+    ).with_target(p.prom(f"sum by (state) (alertmanager_alerts{{{ALERTMANAGER}}})", "{{state}}"))
+
+
+def job_freshness(spec: PlatformSpec) -> stat.Panel:
+    max_age = p.number(duration_seconds(spec.alerts.pushgateway_job_max_age))
+    return (
+        p.stat_panel(
+            "Batch job freshness",
+            "Time since each batch job last pushed to the Pushgateway. Red from the age at "
+            "which PushgatewayJobStale fires.",
+            p.SECONDS,
+        )
+        .span(p.FULL)
+        .thresholds(p.thresholds(p.GREEN, (max_age / 2, p.ORANGE), (max_age, p.RED)))
+        .with_target(
+            p.prom('time() - max by (job) (push_time_seconds{job!=""})', "{{job}}", instant=True)
+        )
+    )
+
+
+def platform_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
+    return (
+        p.base(
+            UID,
+            "Platform health",
+            "Scrape targets, Prometheus, Alertmanager and the Pushgateway: the monitoring "
+            "that every other dashboard and alert relies on.",
+            ["platform"],
+            time_from="now-6h",
+            refresh="1m",
+        )
+        .with_row(p.row("Targets"))
+        .with_panel(targets_up())
+        .with_panel(targets_history())
+        .with_row(p.row("Prometheus"))
+        .with_panel(rule_failures())
+        .with_panel(rule_duration())
+        .with_panel(head_series())
+        .with_panel(notifications_dropped())
+        .with_row(p.row("Alertmanager"))
+        .with_panel(notifications())
+        .with_panel(notification_failures())
+        .with_panel(active_alerts().span(p.FULL))
+        .with_row(p.row("Pushgateway"))
+        .with_panel(job_freshness(spec))
+    )
