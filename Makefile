@@ -3,7 +3,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway
 
-.PHONY: help setup system-deps tools lint test render golden clean
+.PHONY: help setup system-deps tools lint test render bench golden clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,11 +29,15 @@ lint: setup ## ruff format check, ruff lint, mypy
 test: setup system-deps tools lint ## Everything CI runs: lint, types, all tests
 	uv run pytest
 
-render: setup ## Write the rendered files of STACK (default dev) to OUT (default build/STACK)
+render: setup ## Write the rendered configs and dashboards of STACK (default dev) to OUT (default build/STACK)
 	uv run python -m infra.render --stack $(STACK) --out $(OUT)
+	uv run python -m dashboards --stack $(STACK) --out $(OUT)/dashboards
+
+bench: setup ## Measure what the service's metrics and tracing cost (on against off)
+	uv run python bench/serving.py
 
 golden: setup ## Refresh the golden files after a deliberate change; review the diff
-	UPDATE_GOLDEN=1 uv run pytest -q tests/test_render.py -k golden
+	UPDATE_GOLDEN=1 uv run pytest -q tests/test_render.py tests/test_dashboards.py -k golden
 
 clean: ## Remove build outputs
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

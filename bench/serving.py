@@ -26,6 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from service.settings import ServingSettings
 from service.train import train
 from tests import servers
 
@@ -44,6 +45,20 @@ class H(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+GRPC_SINK = """
+import sys
+from concurrent import futures
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+class S(trace_service_pb2_grpc.TraceServiceServicer):
+    def Export(self, request, context):
+        return trace_service_pb2.ExportTraceServiceResponse()
+server = grpc.server(futures.ThreadPoolExecutor(2))
+trace_service_pb2_grpc.add_TraceServiceServicer_to_server(S(), server)
+server.add_insecure_port("127.0.0.1:" + sys.argv[1])
+server.start()
+server.wait_for_termination()
 """
 
 MODEL = "iris-classifier"
@@ -73,10 +88,19 @@ def main() -> int:
         "--rounds", type=int, default=25, help="rounds; variants alternate within each"
     )
     parser.add_argument(
-        "--sample-ratio", type=float, default=1.0, help="trace sampling of the 'on' variant"
+        "--sample-ratio",
+        type=float,
+        default=ServingSettings.model_fields["trace_sample_ratio"].default,
+        help="trace sampling of the 'on' variant (default: the service's)",
     )
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--aa", action="store_true", help="A/A check: both variants off")
+    parser.add_argument(
+        "--protocol",
+        choices=["grpc", "http/protobuf"],
+        default="grpc",
+        help="OTLP transport of the 'on' variant (default: the service's)",
+    )
     parser.add_argument(
         "--breakdown", action="store_true", help="also run metrics-only and tracing-only"
     )
@@ -107,6 +131,7 @@ def main() -> int:
                 "ml_metrics": "true",
                 "tracing": "true",
                 "otlp_endpoint": sink_url,
+                "otlp_protocol": args.protocol,
                 "trace_sample_ratio": str(args.sample_ratio),
             },
             "off": {**common, "ml_metrics": "false", "tracing": "false"},
@@ -118,6 +143,7 @@ def main() -> int:
                 "ml_metrics": "false",
                 "tracing": "true",
                 "otlp_endpoint": sink_url,
+                "otlp_protocol": args.protocol,
             }
         urls = {}
         for name, settings in variants.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -45,6 +46,14 @@ class ServingSettings(BaseSettings):
         default=True, description="Export the ML metrics (predictions, confidence, drift)."
     )
     tracing: bool = Field(default=True, description="Send OpenTelemetry traces over OTLP.")
+    otlp_protocol: Literal["grpc", "http/protobuf"] = Field(
+        default_factory=lambda: os.environ.get(  # type: ignore[arg-type]
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ),
+        description="OTLP transport (OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL when unset); gRPC by default: "
+        "it sends from C threads and slowed requests least in bench/serving.py.",
+    )
     otlp_endpoint: str | None = Field(
         default=None,
         description="OTLP/HTTP traces endpoint; OTEL_EXPORTER_OTLP_* apply when unset.",

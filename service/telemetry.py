@@ -59,22 +59,29 @@ def configure_logging(level: str) -> None:
         logger.propagate = False
 
 
+def _otlp_exporter(settings: ServingSettings) -> SpanExporter:
+    endpoint = settings.otlp_endpoint
+    if settings.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
+            OTLPSpanExporter as GrpcExporter,
+        )
+
+        return GrpcExporter(endpoint=endpoint, insecure=True) if endpoint else GrpcExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+        OTLPSpanExporter as HttpExporter,
+    )
+
+    return HttpExporter(endpoint=endpoint) if endpoint else HttpExporter()
+
+
 def configure_tracing(
     settings: ServingSettings, exporter: SpanExporter | None = None
 ) -> trace.Tracer:
-    """A tracer exporting OTLP/HTTP in batches; a no-op tracer when tracing is off."""
+    """A tracer exporting OTLP in batches; a no-op tracer when tracing is off."""
     if not settings.tracing:
         return trace.NoOpTracer()
     if exporter is None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
-            OTLPSpanExporter,
-        )
-
-        exporter = (
-            OTLPSpanExporter(endpoint=settings.otlp_endpoint)
-            if settings.otlp_endpoint
-            else OTLPSpanExporter()
-        )
+        exporter = _otlp_exporter(settings)
     attributes = {"mlops.model": settings.model_name}
     if "OTEL_SERVICE_NAME" not in os.environ:  # the standard variable wins over our default
         attributes["service.name"] = "mlops-serving"

@@ -85,3 +85,21 @@ def test_the_drift_window_is_bounded_and_restarts_with_a_new_version() -> None:
     scores = monitor.update()
     assert len(monitor._rows) == 50
     assert max(scores.values()) < 0.3
+
+
+def test_the_otlp_transport_follows_the_standard_variables_and_defaults_to_grpc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from service.settings import ServingSettings  # noqa: PLC0415
+
+    monkeypatch.setenv("MLOPS_SERVING_MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    monkeypatch.setenv("MLOPS_SERVING_MODEL_NAME", "m")
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_PROTOCOL", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", raising=False)
+    assert ServingSettings().otlp_protocol == "grpc"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    assert ServingSettings().otlp_protocol == "http/protobuf"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
+    assert ServingSettings().otlp_protocol == "grpc"
+    monkeypatch.setenv("MLOPS_SERVING_OTLP_PROTOCOL", "http/protobuf")
+    assert ServingSettings().otlp_protocol == "http/protobuf"

@@ -71,6 +71,7 @@ def _settings(mlflow_url: str, workdir: Path, sink_url: str) -> dict[str, str]:
         "max_body_bytes": str(MAX_BODY),
         "drift_update_seconds": "0.5",
         "inputs_dir": str(workdir / "inputs"),
+        "otlp_protocol": "http/protobuf",
         "otlp_endpoint": sink_url,
     }
 
