@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ log = logging.getLogger("service.model")
 # MLflow client's own retries would hide an unreachable registry for minutes.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+# Models trained on named columns warn on every unnamed matrix; requests are
+# validated against the reference's feature list and order before they get here.
+warnings.filterwarnings("ignore", message="X does not have valid feature names")
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,13 @@ class Loaded:
         return self.reference.names
 
     def predict(self, x: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """Class indexes and their probabilities."""
-        import pandas as pd  # noqa: PLC0415
+        """Class indexes and their probabilities.
 
-        proba = self.model.predict_proba(pd.DataFrame(x, columns=list(self.features)))
+        Rows go in as a plain matrix in the reference's feature order, which is the
+        order the model was trained with: wrapping each request in a DataFrame to
+        carry the names cost ~0.4 ms, a sixth of a request.
+        """
+        proba = self.model.predict_proba(x)
         index = proba.argmax(axis=1)
         return index, proba[np.arange(len(index)), index]
 
