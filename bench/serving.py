@@ -15,6 +15,7 @@ off, and p95 on within +0.3 ms of off.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -104,7 +105,12 @@ def main() -> int:
     parser.add_argument(
         "--breakdown", action="store_true", help="also run metrics-only and tracing-only"
     )
+    parser.add_argument(
+        "--pin", action="store_true", help="client on CPU 0, servers on CPU 1 (Linux, 2+ cores)"
+    )
     args = parser.parse_args()
+    if args.pin:
+        os.sched_setaffinity(0, {0})
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
         sink_port = servers.free_port()
@@ -148,6 +154,8 @@ def main() -> int:
         urls = {}
         for name, settings in variants.items():
             server = servers.serving(work / name, settings)
+            if args.pin:
+                os.sched_setaffinity(server.process.pid, {1})
             stack.enter_context(servers.running(server, servers.http_ok(f"{server.url}/readyz")))
             urls[name] = f"{server.url}/predict"
         client = stack.enter_context(httpx.Client(timeout=10))
