@@ -59,7 +59,11 @@ class ServingSettings(BaseSettings):
         description="OTLP/HTTP traces endpoint; OTEL_EXPORTER_OTLP_* apply when unset.",
     )
     trace_sample_ratio: float = Field(
-        default=1.0, ge=0, le=1, description="Share of new traces sampled."
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Share of new traces sampled (the platform spec's default); a caller's "
+        "sampled traceparent is always followed.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level."
