@@ -3,7 +3,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway
 
-.PHONY: help setup system-deps tools lint test render bench golden clean
+.PHONY: help setup system-deps tools lint test up preview render bench golden clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,12 +29,24 @@ lint: setup ## ruff format check, ruff lint, mypy
 test: setup system-deps tools lint ## Everything CI runs: lint, types, all tests
 	uv run pytest
 
+up: setup ## pulumi up of STACK (default dev); dev needs a Docker engine, all stacks the Pulumi CLI
+	@command -v pulumi >/dev/null 2>&1 || { echo "the Pulumi CLI is not installed: https://www.pulumi.com/docs/iac/download-install/"; exit 1; }
+	@[ "$(STACK)" != dev ] || docker info >/dev/null 2>&1 || { echo "the dev stack runs on the local Docker engine, which does not answer (docker info)"; exit 1; }
+	pulumi whoami >/dev/null 2>&1 || pulumi login --local
+	pulumi stack select --create $(STACK)
+	pulumi up --stack $(STACK)
+
+preview: setup ## pulumi preview of STACK, as a pull request's check runs it
+	@command -v pulumi >/dev/null 2>&1 || { echo "the Pulumi CLI is not installed: https://www.pulumi.com/docs/iac/download-install/"; exit 1; }
+	pulumi preview --stack $(STACK) --diff
+
 render: setup ## Write the rendered configs and dashboards of STACK (default dev) to OUT (default build/STACK)
 	uv run python -m infra.render --stack $(STACK) --out $(OUT)
 	uv run python -m dashboards --stack $(STACK) --out $(OUT)/dashboards
 
-bench: setup ## Measure what the service's metrics and tracing cost (on against off)
-	uv run python bench/serving.py
+bench: setup ## Measure the service's instrumentation cost (on against off) and the program's build time
+	uv run python bench/serving.py --pin
+	uv run python bench/program.py
 
 golden: setup ## Refresh the golden files after a deliberate change; review the diff
 	UPDATE_GOLDEN=1 uv run pytest -q tests/test_render.py tests/test_dashboards.py -k golden

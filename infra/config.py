@@ -221,3 +221,8 @@ def _inner_model(annotation: Any) -> Any:
         if inner is not None:
             return inner
     return None
+
+
+def secret_keys(spec: PlatformSpec) -> list[str]:
+    """Every secret config key the spec names, in a stable order."""
+    return sorted(set(_secret_refs(spec.model_dump(by_alias=True, mode="json"))))

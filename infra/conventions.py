@@ -92,6 +92,12 @@ class Alert(StrEnum):
     ALERTMANAGER_NOTIFICATIONS_FAILING = "AlertmanagerNotificationsFailing"
 
 
+class LogAlert(StrEnum):
+    """Alerts on logs, evaluated by Grafana (on Loki) rather than Prometheus."""
+
+    SERVING_ERROR_LOG_SPIKE = "ServingErrorLogSpike"
+
+
 ALERT_NAME_RE: Final = re.compile(r"^[A-Z][a-zA-Z0-9]+$")
 
 # Sloth-compatible SLO rule names and labels, so Sloth's dashboards work unchanged.
@@ -110,6 +116,7 @@ SLO_WINDOW_LABEL: Final = "sloth_window"
 SLO_WINDOW_PLACEHOLDER: Final = "{{.window}}"
 
 # Grafana uids: stable, so dashboards can reference datasources and folders by uid.
+# Folder uids must differ from every dashboard uid: Grafana keeps both in one namespace.
 DATASOURCE_UID: Final[dict[str, str]] = {
     "prometheus": "mlops-prometheus",
     "loki": "mlops-loki",
@@ -117,9 +124,9 @@ DATASOURCE_UID: Final[dict[str, str]] = {
     "alertmanager": "mlops-alertmanager",
 }
 FOLDER_UID: Final[dict[str, str]] = {
-    "serving": "mlops-serving",
-    "slo": "mlops-slo",
-    "platform": "mlops-platform",
+    "serving": "mlops-folder-serving",
+    "slo": "mlops-folder-slo",
+    "platform": "mlops-folder-platform",
 }
 
 # Rendered file names, shared by the render command, the components and the tests.

@@ -197,6 +197,17 @@ class Images(Spec):
     loki: Image = Field(description="Grafana Loki.")
     tempo: Image = Field(description="Grafana Tempo.")
     grafana: Image = Field(description="Grafana (used when the stack runs its own Grafana).")
+    serving: Image | None = Field(
+        default=None,
+        description="Serving API image built from service/Dockerfile and pushed to a registry "
+        "(required on kubernetes; the docker target builds it locally when unset).",
+    )
+    mlflow_server: Image | None = Field(
+        default=None,
+        description="MLflow server image built from infra/images/mlflow.Dockerfile (the mlflow "
+        "image plus its metrics exporter and database drivers; required on kubernetes, built "
+        "locally by the docker target when unset).",
+    )
 
 
 class Resources(Spec):
@@ -920,7 +931,7 @@ class PlatformSpec(Spec):
     @model_validator(mode="after")
     def _overrides_name_known_alerts(self) -> Self:
         slo_alerts = {name for slo in self.slos for name in slo.alert_names}
-        platform_alerts = {a.value for a in cv.Alert}
+        platform_alerts = {a.value for a in cv.Alert} | {a.value for a in cv.LogAlert}
         for alert, override in self.alert_overrides.items():
             if alert not in platform_alerts | slo_alerts:
                 raise ValueError(
@@ -932,6 +943,24 @@ class PlatformSpec(Spec):
                 raise ValueError(
                     f"alertOverrides.{alert}.severity: {override.severity.value!r} is not allowed here; "
                     f"use one of {', '.join(s.value for s in allowed)}"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_images_are_prebuilt(self) -> Self:
+        if self.target == "kubernetes":
+            missing = [
+                f"images.{key}"
+                for key, image in (
+                    ("serving", self.images.serving),
+                    ("mlflowServer", self.images.mlflow_server),
+                )
+                if image is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"{' and '.join(missing)}: the kubernetes target pulls these from a registry; "
+                    "build them (make images) and name them with repository and tag"
                 )
         return self
 

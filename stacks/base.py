@@ -12,7 +12,7 @@ def resources(cpu: str, memory: str, memory_limit: str) -> dict[str, str]:
 PROFILE: dict[str, Any] = {
     "images": {
         "servingBase": {"repository": "python", "tag": "3.11.13-slim-bookworm"},
-        "mlflow": {"repository": "ghcr.io/mlflow/mlflow", "tag": "v3.1.1"},
+        "mlflow": {"repository": "ghcr.io/mlflow/mlflow", "tag": "v3.17.2"},
         "prometheus": {"repository": "prom/prometheus", "tag": "v3.5.0"},
         "pushgateway": {"repository": "prom/pushgateway", "tag": "v1.11.1"},
         "alertmanager": {"repository": "prom/alertmanager", "tag": "v0.28.1"},

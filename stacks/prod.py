@@ -35,4 +35,11 @@ PROFILE: dict[str, Any] = {
     "tempo": {"retention": "336h", "storage": {"kind": "filesystem", "size": "50Gi"}},
     "grafana": {"url": "https://grafana.mlops.internal"},
     "kubernetes": {"namespace": "mlops-prod"},
+    "images": {
+        "serving": {"repository": "ghcr.io/mlops-observability/serving", "tag": "0.1.0"},
+        "mlflowServer": {
+            "repository": "ghcr.io/mlops-observability/mlflow-server",
+            "tag": "3.17.2-0.1.0",
+        },
+    },
 }

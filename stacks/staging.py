@@ -21,4 +21,11 @@ PROFILE: dict[str, Any] = {
     "tempo": {"retention": "168h", "storage": {"kind": "filesystem", "size": "20Gi"}},
     "grafana": {"url": "https://grafana.staging.mlops.internal"},
     "kubernetes": {"namespace": "mlops-staging"},
+    "images": {
+        "serving": {"repository": "ghcr.io/mlops-observability/serving", "tag": "0.1.0"},
+        "mlflowServer": {
+            "repository": "ghcr.io/mlops-observability/mlflow-server",
+            "tag": "3.17.2-0.1.0",
+        },
+    },
 }

@@ -10,7 +10,7 @@ waits until every registration and output has settled.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,14 +19,47 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 PROJECT = "mlops"
+# How the engine marks a secret value inside resource inputs (pulumi.runtime.rpc).
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def is_secret_value(node: Any) -> bool:
+    return isinstance(node, dict) and node.get(SECRET_SIG_KEY) == SECRET_SIG
+
+
+def plain(node: Any) -> Any:
+    """Inputs with the secret markers taken off (tests read values; `raw` keeps the marks)."""
+    if is_secret_value(node):
+        return plain(node["value"])
+    if isinstance(node, dict):
+        return {k: plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [plain(v) for v in node]
+    return node
+
+
+def strings(node: Any, secret: bool = False) -> Iterator[tuple[str, bool]]:
+    """Every string in raw inputs, and whether it sits inside a secret value."""
+    if is_secret_value(node):
+        yield from strings(node["value"], True)
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from strings(value, secret)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings(value, secret)
+    elif isinstance(node, str):
+        yield node, secret
 
 
 @dataclass(frozen=True)
 class Registered:
     typ: str
     name: str
-    inputs: Mapping[str, Any]
+    inputs: Mapping[str, Any]  # secret markers removed
     provider: str | None
+    raw: Mapping[str, Any]  # as the engine received them, secrets marked
 
 
 @dataclass
@@ -34,8 +67,10 @@ class Mocks(pulumi.runtime.Mocks):
     resources: list[Registered] = field(default_factory=list)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        inputs = dict(args.inputs)
-        self.resources.append(Registered(args.typ, args.name, inputs, args.provider or None))
+        inputs = plain(dict(args.inputs))
+        self.resources.append(
+            Registered(args.typ, args.name, inputs, args.provider or None, dict(args.inputs))
+        )
         outputs = dict(inputs)
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = "generated-" + hashlib.sha256(args.name.encode()).hexdigest()[:24]

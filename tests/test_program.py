@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import runpy
 from typing import Any
 
 import pulumi
 import pytest
 
-from infra.config import ROOT
-
-
-class Mocks(pulumi.runtime.Mocks):
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(
-        self, args: pulumi.runtime.MockCallArgs
-    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+from tests.program import run_program
 
 
 def _run(config: dict[str, str], secret_keys: list[str]) -> dict[str, Any]:
-    """Run the program; its module globals come back."""
-    pulumi.runtime.set_mocks(Mocks(), project="mlops", stack="t", preview=False)
-    pulumi.runtime.set_all_config(config, secret_keys)
-    return runpy.run_path(str(ROOT / "infra" / "__main__.py"), run_name="__main__")
+    """Run the program under the shared mocks until everything settles; its globals come back."""
+    return run_program("test", config, secret_keys).namespace
 
 
 def test_a_bad_stack_config_stops_the_program_before_any_resource_is_registered() -> None:

@@ -1,0 +1,180 @@
+"""The docker target (dev): a `Workload` as containers on one network, on this machine.
+
+Every container gets the same files, flags and probes as on Kubernetes, and
+the same hardening where Docker has it (non-root user, read-only root
+filesystem, no new privileges, all capabilities dropped). Rendered files and
+secrets are uploaded into the container (secrets with owner-only modes, and
+stored encrypted in the stack's state); data lives in named volumes, which
+`pulumi destroy` keeps unless asked. Published ports bind to the spec's bind
+address, 127.0.0.1 unless a user says otherwise.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pulumi
+import pulumi_docker as docker
+
+from infra.components.workload import Workload, secret
+from infra.config import ROOT
+from infra.spec import PlatformSpec
+from infra.units import quantity
+
+
+def container_names(w: Workload) -> list[str]:
+    """One container per replica; replicas are `<name>-<i>`, as `endpoints.for_spec` expects."""
+    return [w.name] if w.replicas == 1 else [f"{w.name}-{i}" for i in range(w.replicas)]
+
+
+def cluster_args(w: Workload) -> list[str]:
+    if w.cluster_port is None:
+        return []
+    port = w.ports[w.cluster_port]
+    return [
+        f"--cluster.listen-address=0.0.0.0:{port}",
+        *(f"--cluster.peer={peer}:{port}" for peer in container_names(w)),
+    ]
+
+
+def memory_mb(text: str) -> int:
+    return int(quantity(text) / Decimal(2**20))
+
+
+class DockerTarget:
+    """Runs workloads on the local Docker engine, on one bridge network of the stack."""
+
+    def __init__(self, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None) -> None:
+        self.spec = spec
+        self.network = docker.Network(
+            f"{spec.name}-network",
+            name=spec.name,
+            driver="bridge",
+            labels=[docker.NetworkLabelArgs(label="app.kubernetes.io/part-of", value=spec.name)],
+            opts=opts,
+        )
+
+    def _image(self, w: Workload, parent: pulumi.Resource) -> pulumi.Output[str]:
+        opts = pulumi.ResourceOptions(parent=parent)
+        if w.build is not None:
+            built = docker.Image(
+                f"{w.name}-image",
+                image_name=w.image,
+                build=docker.DockerBuildArgs(
+                    context=str(ROOT),
+                    dockerfile=str(ROOT / w.build.dockerfile),
+                    args=dict(w.build.args),
+                    platform="linux/amd64",
+                ),
+                skip_push=True,
+                opts=opts,
+            )
+            return built.image_name
+        pulled = docker.RemoteImage(f"{w.name}-image", name=w.image, keep_locally=True, opts=opts)
+        return pulled.repo_digest.apply(lambda digest: digest or w.image)
+
+    def deploy(self, w: Workload, parent: pulumi.Resource) -> list[pulumi.CustomResource]:
+        opts = pulumi.ResourceOptions(parent=parent)
+        image = self._image(w, parent)
+        created: list[pulumi.CustomResource] = []
+        volumes = []
+        names = container_names(w)
+        for index, name in enumerate(names):
+            mounts = []
+            if w.data_path:
+                volume = docker.Volume(
+                    f"{name}-data",
+                    name=f"{name}-data",
+                    labels=[
+                        docker.VolumeLabelArgs(label="app.kubernetes.io/instance", value=w.name)
+                    ],
+                    opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True),
+                )
+                volumes.append(volume)
+                mounts.append(
+                    docker.ContainerVolumeArgs(container_path=w.data_path, volume_name=volume.name)
+                )
+            uploads = [
+                docker.ContainerUploadArgs(file=path, content=content, permissions="0444")
+                for path, content in sorted(w.files.items())
+            ] + [
+                docker.ContainerUploadArgs(
+                    file=path,
+                    content=secret(value),
+                    owner=str(w.user),
+                    group=str(w.user),
+                    permissions="0400",
+                )
+                for path, value in sorted(w.secret_files.items())
+            ]
+            # Only the first replica is published; the others are reached on the network.
+            ports = (
+                [
+                    docker.ContainerPortArgs(
+                        internal=w.ports[port], external=host, ip=self.spec.docker.bind_address
+                    )
+                    for port, host in sorted(w.publish.items())
+                ]
+                if index == 0
+                else []
+            )
+            healthcheck = (
+                docker.ContainerHealthcheckArgs(
+                    tests=list(w.health_command),
+                    interval="10s",
+                    timeout="3s",
+                    retries=5,
+                    start_period="60s",
+                )
+                if w.health_command
+                else None
+            )
+            envs = [f"{k}={v}" for k, v in sorted(w.env.items())]
+            secret_envs = [
+                pulumi.Output.concat(k, "=", secret(v)) for k, v in sorted(w.secret_env.items())
+            ]
+            container = docker.Container(
+                f"{name}-container",
+                name=name,
+                hostname=name,
+                image=image,
+                entrypoints=list(w.command) or None,
+                command=[*w.args, *cluster_args(w)] or None,
+                envs=[*envs, *secret_envs],
+                user=f"{w.user}:{w.user}",
+                uploads=uploads,
+                volumes=mounts,
+                tmpfs=dict.fromkeys(w.scratch_paths, f"rw,noexec,nosuid,size=256m,uid={w.user}"),
+                read_only=True,
+                privileged=False,
+                capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+                security_opts=["no-new-privileges:true"],
+                memory=memory_mb(w.resources.memory_limit),
+                memory_reservation=memory_mb(w.resources.memory_request),
+                networks_advanced=[
+                    docker.ContainerNetworksAdvancedArgs(
+                        name=self.network.name, aliases=sorted({w.name, name})
+                    )
+                ],
+                ports=ports,
+                healthcheck=healthcheck,
+                restart="unless-stopped",
+                labels=[
+                    docker.ContainerLabelArgs(label=k, value=v)
+                    for k, v in sorted(
+                        {
+                            "app.kubernetes.io/name": w.component.value,
+                            "app.kubernetes.io/instance": w.name,
+                            "app.kubernetes.io/part-of": self.spec.name,
+                            **w.labels,
+                        }.items()
+                    )
+                ],
+                log_driver="json-file",
+                log_opts={"max-size": "10m", "max-file": "3"},
+                wait=w.health_command is not None,
+                wait_timeout=300,
+                opts=opts,
+            )
+            created.append(container)
+        return [*volumes, *created]
