@@ -163,11 +163,16 @@ def main() -> int:
                 "otlp_protocol": args.protocol,
                 "trace_sample_ratio": str(args.sample_ratio),
             },
-            "off": {**common, "ml_metrics": "false", "tracing": "false"},
-            "off-b": {**common, "ml_metrics": "false", "tracing": "false"},
+            "off": {**common, "ml_metrics": "false", "tracing": "false", "log_export": "false"},
+            "off-b": {**common, "ml_metrics": "false", "tracing": "false", "log_export": "false"},
         }
         if args.breakdown:
-            variants["metrics"] = {**common, "ml_metrics": "true", "tracing": "false"}
+            variants["metrics"] = {
+                **common,
+                "ml_metrics": "true",
+                "tracing": "false",
+                "log_export": "false",
+            }
             variants["tracing"] = {
                 **common,
                 "ml_metrics": "false",

@@ -28,7 +28,7 @@ from service.catalog import REQUEST_DURATION
 from service.drift_monitor import DriftMonitor
 from service.model_store import Loaded, ModelStore
 from service.settings import ServingSettings
-from service.telemetry import configure_logging, configure_tracing
+from service.telemetry import configure_log_export, configure_logging, configure_tracing
 
 log = logging.getLogger("service.app")
 
@@ -219,6 +219,7 @@ def parse_instances(instances: Any, loaded: Loaded, max_batch: int) -> np.ndarra
 class Serving:
     def __init__(self) -> None:
         configure_logging(SETTINGS.log_level)
+        configure_log_export(SETTINGS)
         self.tracer = configure_tracing(SETTINGS)
         if SETTINGS.ml_metrics:
             ml_metrics.initialise(SETTINGS.model_name)

@@ -46,6 +46,10 @@ class ServingSettings(BaseSettings):
         default=True, description="Export the ML metrics (predictions, confidence, drift)."
     )
     tracing: bool = Field(default=True, description="Send OpenTelemetry traces over OTLP.")
+    log_export: bool = Field(
+        default=True,
+        description="Also send the JSON log lines over OTLP (the collector forwards them to Loki).",
+    )
     otlp_protocol: Literal["grpc", "http/protobuf"] = Field(
         default_factory=lambda: os.environ.get(  # type: ignore[arg-type]
             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
@@ -56,7 +60,8 @@ class ServingSettings(BaseSettings):
     )
     otlp_endpoint: str | None = Field(
         default=None,
-        description="OTLP/HTTP traces endpoint; OTEL_EXPORTER_OTLP_* apply when unset.",
+        description="OTLP endpoint: host:port for gRPC, the traces URL (.../v1/traces; logs go "
+        "to .../v1/logs) for HTTP; OTEL_EXPORTER_OTLP_* apply when unset.",
     )
     trace_sample_ratio: float = Field(
         default=0.1,

@@ -2,7 +2,9 @@
 
 Every log line is one JSON object; inside a span it carries `trace_id` and
 `span_id` (hex, as Tempo and Loki's derived fields expect), so a log line links
-to its trace and back.
+to its trace and back. The same lines go to stdout and, over OTLP, to the
+collector, which forwards them to Loki: no log agent with host access is
+needed, so the pods keep the restricted profile.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import time
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -49,14 +53,58 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+LOGGERS = ("service", "mlops")
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
-    for name in ("service", "mlops"):
+    for name in LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level)
         logger.propagate = False
+
+
+def _resource(settings: ServingSettings) -> Resource:
+    attributes = {"mlops.model": settings.model_name}
+    if "OTEL_SERVICE_NAME" not in os.environ:  # the standard variable wins over our default
+        attributes["service.name"] = "mlops-serving"
+    return Resource.create(attributes)
+
+
+def _otlp_log_exporter(settings: ServingSettings) -> LogRecordExporter:
+    endpoint = settings.otlp_endpoint
+    if settings.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (  # noqa: PLC0415
+            OTLPLogExporter as GrpcExporter,
+        )
+
+        return GrpcExporter(endpoint=endpoint, insecure=True) if endpoint else GrpcExporter()
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import (  # noqa: PLC0415
+        OTLPLogExporter as HttpExporter,
+    )
+
+    if endpoint:
+        return HttpExporter(endpoint=endpoint.removesuffix("/v1/traces") + "/v1/logs")
+    return HttpExporter()
+
+
+def configure_log_export(
+    settings: ServingSettings, exporter: LogRecordExporter | None = None
+) -> LoggerProvider | None:
+    """Send every log line, JSON as on stdout and with its trace context, over OTLP in batches."""
+    if not settings.log_export:
+        return None
+    provider = LoggerProvider(resource=_resource(settings))
+    provider.add_log_record_processor(
+        BatchLogRecordProcessor(exporter or _otlp_log_exporter(settings))
+    )
+    handler = LoggingHandler(logger_provider=provider)
+    handler.setFormatter(JsonFormatter())
+    for name in LOGGERS:
+        logging.getLogger(name).addHandler(handler)
+    return provider
 
 
 def _otlp_exporter(settings: ServingSettings) -> SpanExporter:
@@ -82,11 +130,8 @@ def configure_tracing(
         return trace.NoOpTracer()
     if exporter is None:
         exporter = _otlp_exporter(settings)
-    attributes = {"mlops.model": settings.model_name}
-    if "OTEL_SERVICE_NAME" not in os.environ:  # the standard variable wins over our default
-        attributes["service.name"] = "mlops-serving"
     provider = TracerProvider(
-        resource=Resource.create(attributes),
+        resource=_resource(settings),
         sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
     )
     provider.add_span_processor(BatchSpanProcessor(exporter))

@@ -1,4 +1,4 @@
-"""An in-process OTLP/HTTP trace receiver on 127.0.0.1: what a service exports, decoded."""
+"""An in-process OTLP/HTTP receiver on 127.0.0.1: the spans and log records a service exports, decoded."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -26,10 +30,21 @@ class Span:
     service: str
 
 
+@dataclass(frozen=True)
+class LogRecord:
+    body: str
+    trace_id: str
+    span_id: str
+    severity: str
+    attributes: dict[str, Any]
+    service: str
+
+
 @dataclass
 class Sink:
     url: str
     spans: list[Span] = field(default_factory=list)
+    logs: list[LogRecord] = field(default_factory=list)
 
 
 def _value(v: Any) -> Any:
@@ -47,6 +62,9 @@ def otlp_sink() -> Iterator[Sink]:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
+            if self.path == "/v1/logs":
+                self._logs(body)
+                return
             request = ExportTraceServiceRequest.FromString(body)
             spans = []
             for rs in request.resource_spans:
@@ -65,7 +83,32 @@ def otlp_sink() -> Iterator[Sink]:
                         )
             with lock:
                 sink.spans.extend(spans)
-            payload = ExportTraceServiceResponse().SerializeToString()
+            self._answer(ExportTraceServiceResponse().SerializeToString())
+
+        def _logs(self, body: bytes) -> None:
+            request = ExportLogsServiceRequest.FromString(body)
+            records = []
+            for rl in request.resource_logs:
+                service = str(
+                    {a.key: _value(a.value) for a in rl.resource.attributes}.get("service.name", "")
+                )
+                for sl in rl.scope_logs:
+                    for r in sl.log_records:
+                        records.append(
+                            LogRecord(
+                                str(_value(r.body)),
+                                r.trace_id.hex(),
+                                r.span_id.hex(),
+                                r.severity_text,
+                                {a.key: _value(a.value) for a in r.attributes},
+                                service,
+                            )
+                        )
+            with lock:
+                sink.logs.extend(records)
+            self._answer(ExportLogsServiceResponse().SerializeToString())
+
+        def _answer(self, payload: bytes) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/x-protobuf")
             self.send_header("Content-Length", str(len(payload)))

@@ -412,3 +412,23 @@ def test_training_pushes_its_outcome_and_a_failure_keeps_the_last_success(
             failed[(catalog.TRAINING_SCORE.name, "accuracy")]
             == ok[(catalog.TRAINING_SCORE.name, "accuracy")]
         )
+
+
+def test_log_lines_reach_the_otlp_receiver_as_json_with_their_trace(
+    api: servers.Server, sink: Sink
+) -> None:
+    """What Loki gets through the collector: the stdout JSON line as the body, the trace
+    context on the record, and the service name the logs dashboard selects on."""
+    trace_id = uuid.uuid4().hex
+    parent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
+    assert predict(api, {"instances": [[1.0]]}, headers={"traceparent": parent}).status_code == 422
+    servers.wait_until(
+        lambda: any(r.trace_id == trace_id for r in sink.logs), 15, "log records exported"
+    )
+    (record,) = [r for r in sink.logs if r.trace_id == trace_id]
+    body = json.loads(record.body)
+    assert body["trace_id"] == trace_id
+    assert body["span_id"] == record.span_id
+    assert body["outcome"] == "wrong_feature_count"
+    assert record.severity == "INFO"
+    assert record.service == "mlops-serving"
