@@ -47,9 +47,19 @@ class Endpoints:
     serving: Mapping[str, Endpoint] = field(default_factory=dict)  # by served model name
     # Address servers bind to inside their own container or process.
     listen_host: str = "0.0.0.0"
+    # Prefix of the absolute paths files are mounted at (secrets); "" in containers, a
+    # temporary folder for processes the tests run.
+    files_root: str = ""
 
     def __getitem__(self, component: cv.Component) -> Endpoint:
         return self.components[component]
+
+    def __contains__(self, component: object) -> bool:
+        return component in self.components
+
+    def path(self, absolute: str) -> str:
+        """Where a file the containers see at `absolute` is, for whoever reads these endpoints."""
+        return f"{self.files_root}{absolute}"
 
 
 def _replicas(spec: PlatformSpec, component: cv.Component) -> int:
@@ -101,11 +111,17 @@ def for_spec(spec: PlatformSpec) -> Endpoints:
     return Endpoints(components, serving)
 
 
-def local(ports: Mapping[cv.Component, Mapping[str, int]], serving: Mapping[str, int]) -> Endpoints:
-    """Every component on 127.0.0.1 with the given ports: for processes run by the tests."""
+def local(
+    ports: Mapping[cv.Component, Mapping[str, int]],
+    serving: Mapping[str, int],
+    files_root: str = "",
+) -> Endpoints:
+    """The given components on 127.0.0.1 with the given ports: for processes run by the tests.
+    Components left out do not run, and nothing is rendered to reach them."""
     components = {c: Endpoint("127.0.0.1", p) for c, p in ports.items()}
     return Endpoints(
         components,
         {m: Endpoint("127.0.0.1", {"http": p}) for m, p in serving.items()},
         listen_host="127.0.0.1",
+        files_root=files_root,
     )

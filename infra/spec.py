@@ -835,6 +835,14 @@ class AlertThresholds(Spec):
     serving_latency_p95_seconds: float = Field(
         default=1.0, gt=0, description="ServingHighLatencyP95 fires above this p95 latency."
     )
+    serving_window: Duration = Field(
+        default="5m",
+        description="Range the serving error ratio and p95 latency are computed over; longer "
+        "suits low-traffic models, at least 4 scrape intervals.",
+    )
+    confidence_window: Duration = Field(
+        default="30m", description="Range the mean prediction confidence is computed over."
+    )
     min_prediction_confidence: float = Field(
         default=0.6,
         gt=0,
@@ -961,6 +969,20 @@ class PlatformSpec(Spec):
                 raise ValueError(
                     f"{' and '.join(missing)}: the kubernetes target pulls these from a registry; "
                     "build them (make images) and name them with repository and tag"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _windows_hold_samples(self) -> Self:
+        scrape = duration_seconds(self.prometheus.scrape_interval)
+        for key, window in (
+            ("alerts.servingWindow", self.alerts.serving_window),
+            ("alerts.confidenceWindow", self.alerts.confidence_window),
+        ):
+            if duration_seconds(window) < 4 * scrape:
+                raise ValueError(
+                    f"{key} {window} holds fewer than 4 scrapes of prometheus.scrapeInterval "
+                    f"{self.prometheus.scrape_interval}: rate() needs several samples"
                 )
         return self
 

@@ -1,4 +1,4 @@
-"""Where the tests find promtool and amtool: the versions of the pinned images.
+"""Where the tests find promtool, amtool, Prometheus and Alertmanager: the pinned images' versions.
 
 `tools/build.sh` builds them from the Go module proxy into a cache folder keyed
 by version; PROMTOOL and AMTOOL in the environment override the paths. A
@@ -39,6 +39,21 @@ def promtool() -> Path:
 def amtool() -> Path:
     """amtool of the pinned Alertmanager image's version."""
     return _find("AMTOOL", cache_dir() / f"alertmanager-{IMAGES['alertmanager']['tag']}" / "amtool")
+
+
+def prometheus() -> Path:
+    """The Prometheus server of the pinned image's version (the live tests run it)."""
+    return _find(
+        "PROMETHEUS", cache_dir() / f"prometheus-{IMAGES['prometheus']['tag']}" / "prometheus"
+    )
+
+
+def alertmanager() -> Path:
+    """The Alertmanager of the pinned image's version (Debian's 0.25 has no webhook url_file)."""
+    return _find(
+        "ALERTMANAGER",
+        cache_dir() / f"alertmanager-{IMAGES['alertmanager']['tag']}" / "alertmanager",
+    )
 
 
 def debian_promtool() -> Path:

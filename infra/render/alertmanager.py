@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra import conventions as cv
+from infra.endpoints import Endpoints
 from infra.render._yaml import dump
 from infra.spec import (
     DiscardReceiver,
@@ -31,8 +32,8 @@ SLACK_TEXT = (
 )
 
 
-def _secret(receiver: str, field: str) -> str:
-    return cv.secret_file(cv.ALERTMANAGER_SECRETS_DIR, receiver, field)
+def _secret(receiver: str, field: str, root: str = "") -> str:
+    return root + cv.secret_file(cv.ALERTMANAGER_SECRETS_DIR, receiver, field)
 
 
 def _route(route: Route) -> dict[str, Any]:
@@ -57,7 +58,7 @@ def _route(route: Route) -> dict[str, Any]:
     return out
 
 
-def _receiver(receiver: Any) -> dict[str, Any]:
+def _receiver(receiver: Any, root: str) -> dict[str, Any]:
     out: dict[str, Any] = {"name": receiver.name}
     match receiver:
         case DiscardReceiver():
@@ -65,7 +66,7 @@ def _receiver(receiver: Any) -> dict[str, Any]:
         case WebhookReceiver():
             out["webhook_configs"] = [
                 {
-                    "url_file": _secret(receiver.name, "url"),
+                    "url_file": _secret(receiver.name, "url", root),
                     "send_resolved": receiver.send_resolved,
                     "max_alerts": receiver.max_alerts,
                 }
@@ -73,7 +74,7 @@ def _receiver(receiver: Any) -> dict[str, Any]:
         case SlackReceiver():
             out["slack_configs"] = [
                 {
-                    "api_url_file": _secret(receiver.name, "url"),
+                    "api_url_file": _secret(receiver.name, "url", root),
                     "channel": receiver.channel,
                     "send_resolved": receiver.send_resolved,
                     "title": SLACK_TITLE,
@@ -90,12 +91,12 @@ def _receiver(receiver: Any) -> dict[str, Any]:
             }
             if receiver.auth_username:
                 email["auth_username"] = receiver.auth_username
-                email["auth_password_file"] = _secret(receiver.name, "password")
+                email["auth_password_file"] = _secret(receiver.name, "password", root)
             out["email_configs"] = [email]
         case PagerDutyReceiver():
             out["pagerduty_configs"] = [
                 {
-                    "routing_key_file": _secret(receiver.name, "routing-key"),
+                    "routing_key_file": _secret(receiver.name, "routing-key", root),
                     "send_resolved": receiver.send_resolved,
                     "links": [{"href": "{{ .CommonAnnotations.runbook_url }}", "text": "Runbook"}],
                 }
@@ -117,7 +118,7 @@ def secret_files(spec: PlatformSpec) -> dict[str, str]:
     return files
 
 
-def alertmanager_config(spec: PlatformSpec) -> str:
+def alertmanager_config(spec: PlatformSpec, endpoints: Endpoints | None = None) -> str:
     am = spec.alertmanager
     document: dict[str, Any] = {
         "global": {"resolve_timeout": am.resolve_timeout},
@@ -130,7 +131,9 @@ def alertmanager_config(spec: PlatformSpec) -> str:
             }
             for rule in am.inhibit_rules
         ],
-        "receivers": [_receiver(r) for r in am.receivers],
+        "receivers": [
+            _receiver(r, endpoints.files_root if endpoints else "") for r in am.receivers
+        ],
     }
     return dump(
         document,

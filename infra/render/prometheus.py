@@ -71,18 +71,22 @@ def _serving_job(spec: PlatformSpec, endpoints: Endpoints) -> dict[str, Any]:
     return job
 
 
-def _remote_write(spec: PlatformSpec) -> list[dict[str, Any]]:
+def _remote_write(spec: PlatformSpec, endpoints: Endpoints) -> list[dict[str, Any]]:
     out = []
     for rw in spec.prometheus.remote_write:
         entry: dict[str, Any] = {"name": rw.name, "url": str(rw.url)}
         if rw.basic_auth_username and rw.password_secret:
             entry["basic_auth"] = {
                 "username": rw.basic_auth_username,
-                "password_file": cv.secret_file(cv.PROMETHEUS_SECRETS_DIR, rw.name, "password"),
+                "password_file": endpoints.path(
+                    cv.secret_file(cv.PROMETHEUS_SECRETS_DIR, rw.name, "password")
+                ),
             }
         if rw.bearer_token_secret:
             entry["authorization"] = {
-                "credentials_file": cv.secret_file(cv.PROMETHEUS_SECRETS_DIR, rw.name, "token")
+                "credentials_file": endpoints.path(
+                    cv.secret_file(cv.PROMETHEUS_SECRETS_DIR, rw.name, "token")
+                )
             }
         out.append(entry)
     return out
@@ -113,8 +117,9 @@ def prometheus_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
             cv.Component.LOKI,
             cv.Component.TEMPO,
         )
+        if c in endpoints  # a component the endpoints leave out does not run
     ]
-    if spec.grafana.deployed:
+    if spec.grafana.deployed and cv.Component.GRAFANA in endpoints:
         scrape.append(_job(cv.Component.GRAFANA, endpoints))
     document: dict[str, Any] = {
         "global": glob,
@@ -123,7 +128,7 @@ def prometheus_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
         "scrape_configs": scrape,
     }
     if p.remote_write:
-        document["remote_write"] = _remote_write(spec)
+        document["remote_write"] = _remote_write(spec, endpoints)
     return dump(
         document,
         f"Prometheus configuration of stack {spec.name}. Rendered by infra.render; do not edit.",

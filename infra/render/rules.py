@@ -46,6 +46,8 @@ def platform_alerts(spec: PlatformSpec) -> list[AlertRule]:
     p95 = number(t.serving_latency_p95_seconds)
     confidence = number(t.min_prediction_confidence)
     psi = number(t.drift_psi)
+    window, confidence_window = t.serving_window, t.confidence_window
+    window_text, confidence_text = spoken(window), spoken(confidence_window)
     max_age = int(duration_seconds(t.model_max_age))
     push_age = int(duration_seconds(t.pushgateway_job_max_age))
     return [
@@ -62,19 +64,19 @@ def platform_alerts(spec: PlatformSpec) -> list[AlertRule]:
         AlertRule(
             A.SERVING_HIGH_ERROR_RATIO,
             "serving",
-            f'sum by (model) (rate({m.REQUEST_TOTAL.name}{{{PREDICT},http_response_code=~"5.."}}[5m]))\n'
-            f"/\nsum by (model) (rate({m.REQUEST_TOTAL.name}{{{PREDICT}}}[5m]))\n> {error_ratio}",
+            f'sum by (model) (rate({m.REQUEST_TOTAL.name}{{{PREDICT},http_response_code=~"5.."}}[{window}]))\n'
+            f"/\nsum by (model) (rate({m.REQUEST_TOTAL.name}{{{PREDICT}}}[{window}]))\n> {error_ratio}",
             "5m",
             cv.Severity.CRITICAL,
             "Model {{ $labels.model }} answers too many requests with a server error.",
             "{{ $value | humanizePercentage }} of requests to {{ $labels.model }} failed with a 5xx "
-            f"over the last 5 minutes (threshold {number(Decimal(repr(t.serving_error_ratio)) * 100)}%).",
+            f"over the last {window_text} (threshold {number(Decimal(repr(t.serving_error_ratio)) * 100)}%).",
         ),
         AlertRule(
             A.SERVING_HIGH_LATENCY_P95,
             "serving",
             f"histogram_quantile(0.95, sum by (model, le) "
-            f"(rate({m.REQUEST_DURATION.name}_bucket{{{PREDICT}}}[5m])))\n> {p95}",
+            f"(rate({m.REQUEST_DURATION.name}_bucket{{{PREDICT}}}[{window}])))\n> {p95}",
             "10m",
             cv.Severity.WARNING,
             "Model {{ $labels.model }} is slow.",
@@ -94,13 +96,13 @@ def platform_alerts(spec: PlatformSpec) -> list[AlertRule]:
         AlertRule(
             A.SERVING_LOW_CONFIDENCE,
             "serving",
-            f"sum by (model, model_version) (rate({m.PREDICTION_CONFIDENCE.name}_sum{{{SERVING}}}[30m]))\n"
-            f"/\nsum by (model, model_version) (rate({m.PREDICTION_CONFIDENCE.name}_count{{{SERVING}}}[30m]))\n"
+            f"sum by (model, model_version) (rate({m.PREDICTION_CONFIDENCE.name}_sum{{{SERVING}}}[{confidence_window}]))\n"
+            f"/\nsum by (model, model_version) (rate({m.PREDICTION_CONFIDENCE.name}_count{{{SERVING}}}[{confidence_window}]))\n"
             f"< {confidence}",
             "30m",
             cv.Severity.WARNING,
             "Model {{ $labels.model }} v{{ $labels.model_version }} is unsure of its predictions.",
-            "Mean confidence of {{ $labels.model }} version {{ $labels.model_version }} over 30 minutes "
+            f"Mean confidence of {{{{ $labels.model }}}} version {{{{ $labels.model_version }}}} over {confidence_text} "
             f'is {{{{ printf "%.2f" $value }}}} (threshold {confidence}): inputs may have moved '
             "away from the training data.",
         ),
@@ -186,6 +188,16 @@ def _rule(spec: PlatformSpec, alert: AlertRule) -> dict[str, Any] | None:
         "runbook_url": spec.runbook_url(alert.name.value),
     }
     return rule
+
+
+def spoken(duration: str) -> str:
+    """`5m` -> `5 minutes`, `1h` -> `1 hour`, `90s` -> `90 seconds`: for alert descriptions."""
+    seconds = int(duration_seconds(duration))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def platform_rules(spec: PlatformSpec) -> str:
