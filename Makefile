@@ -3,7 +3,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway
 
-.PHONY: help setup system-deps tools lint test up preview render bench golden clean
+.PHONY: help setup system-deps tools lint test live up preview render bench golden clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ lint: setup ## ruff format check, ruff lint, mypy
 test: setup system-deps tools lint ## Everything CI runs: lint, types, all tests
 	uv run pytest
 
+live: setup system-deps tools ## Run the dev platform's processes on 127.0.0.1 and prove its panels, alerts and durability
+	uv run pytest -m live -v tests/live
+
 up: setup ## pulumi up of STACK (default dev); dev needs a Docker engine, all stacks the Pulumi CLI
 	@command -v pulumi >/dev/null 2>&1 || { echo "the Pulumi CLI is not installed: https://www.pulumi.com/docs/iac/download-install/"; exit 1; }
 	@[ "$(STACK)" != dev ] || docker info >/dev/null 2>&1 || { echo "the dev stack runs on the local Docker engine, which does not answer (docker info)"; exit 1; }
@@ -47,6 +50,7 @@ render: setup ## Write the rendered configs and dashboards of STACK (default dev
 bench: setup ## Measure the service's instrumentation cost (on against off) and the program's build time
 	uv run python bench/serving.py --pin
 	uv run python bench/program.py
+	uv run python bench/live.py
 
 golden: setup ## Refresh the golden files after a deliberate change; review the diff
 	UPDATE_GOLDEN=1 uv run pytest -q tests/test_render.py tests/test_dashboards.py -k golden

@@ -231,6 +231,7 @@ class Serving:
             SETTINGS.drift_update_seconds,
             lambda: self.store.current,
             SETTINGS.inputs_dir,
+            min_rows=SETTINGS.drift_min_rows,
         )
         if SETTINGS.ml_metrics or SETTINGS.inputs_dir:
             self.drift.start()

@@ -33,11 +33,14 @@ class DriftMonitor(Worker):
         interval: float,
         current: Callable[[], Loaded | None],
         inputs_dir: Path | None = None,
+        *,
+        min_rows: int = 1,
     ) -> None:
         super().__init__("drift-monitor")
         self.model = model
         self.window = window
         self.interval = interval
+        self.min_rows = min_rows
         self._current = current
         self._pending: deque[tuple[str, np.ndarray[Any, Any]]] = deque(maxlen=10_000)
         self._rows: deque[np.ndarray[Any, Any]] = deque(maxlen=window)
@@ -65,8 +68,8 @@ class DriftMonitor(Worker):
         for version, batch in drained:
             if version == loaded.version:
                 self._rows.extend(batch)
-        if not self._rows:
-            return {}
+        if len(self._rows) < self.min_rows:
+            return {}  # PSI over a few rows is mostly noise (biased upward): wait for enough
         window = np.vstack(self._rows)
         scores = {}
         for column, feature in zip(window.T, loaded.reference.features, strict=True):

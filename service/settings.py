@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +35,12 @@ class ServingSettings(BaseSettings):
     )
     drift_window: int = Field(
         default=1000, ge=10, description="Recent rows the per-feature PSI is computed over."
+    )
+    drift_min_rows: int = Field(
+        default=500,
+        ge=1,
+        description="Rows the window must hold before drift is reported: PSI over few rows "
+        "is biased upward and would raise false alarms at low traffic.",
     )
     drift_update_seconds: float = Field(
         default=5.0, gt=0, description="How often drift is recomputed, off the request path."
@@ -73,3 +79,11 @@ class ServingSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level."
     )
+
+    @model_validator(mode="after")
+    def _min_rows_fit_the_window(self) -> ServingSettings:
+        if self.drift_min_rows > self.drift_window:
+            raise ValueError(
+                f"drift_min_rows {self.drift_min_rows} is more than drift_window {self.drift_window}"
+            )
+        return self

@@ -111,8 +111,10 @@ def running(
 
 
 def mlflow_server(directory: Path, port: int | None = None) -> Server:
+    """MLflow as the platform runs it: sqlite registry, served artifacts, /metrics for Prometheus."""
     port = port or free_port()
     directory.mkdir(parents=True, exist_ok=True)
+    (directory / "metrics").mkdir(exist_ok=True)
     return start(
         "mlflow",
         [
@@ -120,6 +122,7 @@ def mlflow_server(directory: Path, port: int | None = None) -> Server:
             "--backend-store-uri", f"sqlite:///{directory / 'mlflow.db'}",
             "--artifacts-destination", str(directory / "artifacts"),
             "--workers", "1",
+            "--expose-prometheus", str(directory / "metrics"),
         ],
         f"http://127.0.0.1:{port}",
         directory / f"mlflow-{port}.log",

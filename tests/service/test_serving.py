@@ -70,6 +70,7 @@ def _settings(mlflow_url: str, workdir: Path, sink_url: str) -> dict[str, str]:
         "max_batch_size": str(MAX_BATCH),
         "max_body_bytes": str(MAX_BODY),
         "drift_update_seconds": "0.5",
+        "drift_min_rows": "20",
         "inputs_dir": str(workdir / "inputs"),
         "otlp_protocol": "http/protobuf",
         "otlp_endpoint": sink_url,

@@ -1,0 +1,468 @@
+"""The live stack: the dev platform's own files and processes, on 127.0.0.1, for real.
+
+`live_spec` is the dev stack with a test profile on top (1 s scrapes and
+evaluations, short `for` durations and windows, webhook receivers pointing at
+a local sink): every change is a spec setting, so the rendered files are the
+renderers' own output for that spec, with only the endpoints (127.0.0.1, free
+ports, a temporary folder for mounted secrets) differing. `Live` starts MLflow,
+the training job, one serving API per model, Pushgateway, Alertmanager and
+Prometheus (the pinned versions, built by tools/build.sh), waits for each to be
+ready, and stops all of them by PID whatever happens.
+
+Five models are served, so that faults can run at once and each alert can be
+traced to its fault by its `model` label: a steady one, and one each for
+errors, latency, drift and an unavailable model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from infra import conventions as cv
+from infra import endpoints as ep
+from infra.config import StackConfig, load_spec
+from infra.render import render_all
+from infra.render.__main__ import write
+from infra.spec import PlatformSpec
+from service import catalog
+from stacks.base import resources
+from tests import servers, tools
+from tests.live.chaos import Chaos
+from tests.live.sink import WebhookSink
+from tests.service.pushgateway import BINARY as PUSHGATEWAY
+
+C = cv.Component
+STEADY, ERRORS, LATENCY, DRIFT, UNAVAILABLE = (
+    "iris-classifier",
+    "errors-model",
+    "latency-model",
+    "drift-model",
+    "unavailable-model",
+)
+MODELS = (STEADY, ERRORS, LATENCY, DRIFT, UNAVAILABLE)
+SCRAPE = 1.0  # seconds: scrape and evaluation interval of the live profile
+FOR = "5s"  # `for` of every platform alert in the live profile...
+TARGET_DOWN_FOR = "30s"  # ...but restarts of a few seconds are not outages
+GROUP_WAIT = 1.0
+WINDOW = "20s"  # serving error ratio and latency window
+
+
+def live_spec(sink: WebhookSink, files_root: Path) -> tuple[PlatformSpec, dict[str, str]]:
+    """The live test profile of the dev stack, and the values of its secret keys."""
+    secrets = {"oncallWebhookUrl": sink.url("oncall"), "teamWebhookUrl": sink.url("team")}
+    overrides = {a.value: {"for": FOR} for a in cv.Alert} | {
+        cv.Alert.TARGET_DOWN.value: {"for": TARGET_DOWN_FOR}
+    }
+    values: dict[str, Any] = {
+        "mlops:environment": "dev",
+        "mlops:name": "mlops-live",
+        "mlops:serving": {
+            "models": [
+                {
+                    "name": m,
+                    "aliasPollInterval": "1s",
+                    "resources": resources("250m", "512Mi", "1Gi"),
+                }
+                for m in MODELS
+            ]
+        },
+        "mlops:prometheus": {
+            "scrapeInterval": "1s",
+            "scrapeTimeout": "1s",
+            "evaluationInterval": "1s",
+            "retentionTime": "1d",
+        },
+        "mlops:alertmanager": {
+            "receivers": [
+                {"name": "oncall", "kind": "webhook", "urlSecret": "oncallWebhookUrl"},
+                {"name": "team", "kind": "webhook", "urlSecret": "teamWebhookUrl"},
+            ],
+            "route": {
+                "receiver": "team",
+                "groupBy": ["alertname", "model", "sloth_slo"],
+                "groupWait": f"{GROUP_WAIT:.0f}s",
+                "groupInterval": "1s",
+                "repeatInterval": "1h",
+                "routes": [{"receiver": "oncall", "matchers": ['severity=~"critical|page"']}],
+            },
+            "resolveTimeout": "1m",
+        },
+        "mlops:alerts": {"servingWindow": WINDOW, "confidenceWindow": "30s"},
+        "mlops:alertOverrides": overrides,
+        **{f"mlops:{k}": v for k, v in secrets.items()},
+    }
+    config = StackConfig("live", values, frozenset(f"mlops:{k}" for k in secrets))
+    return load_spec(config, require_secrets=True), secrets
+
+
+@dataclass
+class Driver:
+    """Steady prediction traffic to every served model, with a realistic mix: mostly single
+    rows, some small batches, a few bad requests (4xx). `shift` moves a model's inputs."""
+
+    urls: dict[str, str]
+    rate: float = 8.0  # requests per second per model...
+    rates: dict[str, float] = field(default_factory=dict)  # ...unless given here
+    shift: dict[str, float] = field(default_factory=dict)
+    sent: dict[str, int] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def _row(self, rng: random.Random, model: str) -> list[float]:
+        base = rng.choice(IRIS)
+        shift = self.shift.get(model, 0.0)
+        return [round(v + (shift if i in (0, 2) else 0.0), 3) for i, v in enumerate(base)]
+
+    def _run(self, model: str) -> None:
+        rng = random.Random(model)
+        with httpx.Client(timeout=10) as client:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                roll = rng.random()
+                if roll < 0.05:
+                    body: dict[str, Any] = {"instances": [[1.0, 2.0]]}  # wrong feature count
+                elif roll < 0.10:
+                    body = {"instances": [self._row(rng, model) for _ in range(3)]}
+                else:
+                    body = {"instances": [self._row(rng, model)]}
+                with contextlib.suppress(httpx.HTTPError):  # a restarting replica: metrics tell
+                    client.post(self.urls[model], json=body)
+                self.sent[model] = self.sent.get(model, 0) + 1
+                rate = self.rates.get(model, self.rate)
+                self._stop.wait(max(0.0, 1 / rate - (time.monotonic() - started)))
+
+    def start(self) -> None:
+        for model in self.urls:
+            thread = threading.Thread(target=self._run, args=(model,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(15)
+
+
+def _iris() -> tuple[tuple[float, ...], ...]:
+    """The iris measurements the model was trained on: steady traffic looks like them."""
+    from sklearn.datasets import load_iris  # noqa: PLC0415
+
+    return tuple(tuple(float(v) for v in row) for row in load_iris().data)
+
+
+IRIS = _iris()
+
+
+@dataclass
+class Live:
+    root: Path
+    spec: PlatformSpec
+    endpoints: ep.Endpoints
+    sink: WebhookSink
+    procs: dict[str, servers.Server]
+    control: dict[str, Path]
+    driver: Driver
+    stack: ExitStack
+    started: float = field(default_factory=time.time)
+
+    @property
+    def prometheus_url(self) -> str:
+        return self.endpoints[C.PROMETHEUS].url()
+
+    @property
+    def alertmanager_url(self) -> str:
+        return self.endpoints[C.ALERTMANAGER].url()
+
+    @property
+    def mlflow_url(self) -> str:
+        return self.endpoints[C.MLFLOW].url()
+
+    @property
+    def pushgateway_url(self) -> str:
+        return self.endpoints[C.PUSHGATEWAY].url()
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"query": expr}
+        if at is not None:
+            params["time"] = at
+        answer = httpx.get(f"{self.prometheus_url}/api/v1/query", params=params, timeout=10).json()
+        if answer["status"] != "success":
+            raise RuntimeError(f"{expr}: {answer}")
+        return list(answer["data"]["result"])
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        answer = httpx.get(
+            f"{self.prometheus_url}/api/v1/query_range",
+            params={"query": expr, "start": start, "end": end, "step": step},
+            timeout=30,
+        ).json()
+        if answer["status"] != "success":
+            raise RuntimeError(f"{expr}: {answer}")
+        return list(answer["data"]["result"])
+
+    def firing(self) -> list[dict[str, Any]]:
+        """Alerts firing in Prometheus now (pending ones left out)."""
+        answer = httpx.get(f"{self.prometheus_url}/api/v1/alerts", timeout=10).json()
+        return [a for a in answer["data"]["alerts"] if a["state"] == "firing"]
+
+    def start(self, name: str) -> servers.Server:
+        """(Re)start one component on its port and data folder; returns once it is ready."""
+        server: servers.Server
+        server, ready = STARTERS[name](self)
+        self.procs[name] = server
+        servers.wait_until(ready, 120, f"{name} ready", server)
+        return server
+
+    def stop(self, name: str) -> None:
+        self.procs[name].stop()
+
+    def restart(self, name: str) -> servers.Server:
+        self.stop(name)
+        return self.start(name)
+
+
+def _ports() -> dict[C, dict[str, int]]:
+    return {
+        C.MLFLOW: {"http": servers.free_port()},
+        C.PROMETHEUS: {"http": servers.free_port()},
+        C.PUSHGATEWAY: {"http": servers.free_port()},
+        C.ALERTMANAGER: {"http": servers.free_port()},
+    }
+
+
+def _prometheus(live: Live) -> tuple[servers.Server, Any]:
+    folder = live.root / "prometheus"
+    port = live.endpoints[C.PROMETHEUS].ports["http"]
+    server = servers.start(
+        "prometheus",
+        [
+            tools.prometheus(),
+            f"--config.file={folder / 'config' / cv.PROMETHEUS_CONFIG}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-remote-write-receiver",
+            "--enable-feature=exemplar-storage",
+        ],
+        f"http://127.0.0.1:{port}",
+        folder / "prometheus.log",
+        cwd=folder,
+    )
+    return server, servers.http_ok(f"{server.url}/-/ready")
+
+
+def _alertmanager(live: Live) -> tuple[servers.Server, Any]:
+    folder = live.root / "alertmanager"
+    port = live.endpoints[C.ALERTMANAGER].ports["http"]
+    server = servers.start(
+        "alertmanager",
+        [
+            tools.alertmanager(),
+            f"--config.file={folder / 'config' / cv.ALERTMANAGER_CONFIG}",
+            f"--storage.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        f"http://127.0.0.1:{port}",
+        folder / "alertmanager.log",
+        cwd=folder,
+    )
+    return server, servers.http_ok(f"{server.url}/-/ready")
+
+
+def _pushgateway(live: Live) -> tuple[servers.Server, Any]:
+    folder = live.root / "pushgateway"
+    folder.mkdir(parents=True, exist_ok=True)
+    port = live.endpoints[C.PUSHGATEWAY].ports["http"]
+    pg = live.spec.pushgateway
+    server = servers.start(
+        "pushgateway",
+        [
+            PUSHGATEWAY,
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--persistence.file={folder / 'pushgateway.db'}",
+            f"--persistence.interval={pg.persistence_interval}",
+        ],
+        f"http://127.0.0.1:{port}",
+        folder / "pushgateway.log",
+        cwd=folder,
+    )
+    return server, servers.http_ok(f"{server.url}/-/ready")
+
+
+def _mlflow(live: Live) -> tuple[servers.Server, Any]:
+    server = servers.mlflow_server(live.root / "mlflow", live.endpoints[C.MLFLOW].ports["http"])
+    return server, servers.http_ok(f"{server.url}/health")
+
+
+def _serving(model: str) -> Any:
+    def start(live: Live) -> tuple[servers.Server, Any]:
+        served = next(m for m in live.spec.serving.models if m.name == model)
+        settings = {
+            "mlflow_tracking_uri": live.mlflow_url,
+            "model_name": model,
+            "model_alias": served.alias,
+            "alias_poll_seconds": "1",
+            "load_retry_initial_seconds": "0.2",
+            "load_retry_max_seconds": "1",
+            "max_batch_size": str(served.max_batch_size),
+            "drift_window": "600",
+            "drift_min_rows": "300",
+            "drift_update_seconds": "1",
+            "tracing": "false",
+            "log_export": "false",
+            "log_level": "WARNING",
+        }
+        if model == STEADY:
+            settings["inputs_dir"] = str(live.root / "inputs")
+        port = live.endpoints.serving[model].ports["http"]
+        server = servers.serving(live.root / f"serving-{model}", settings, port)
+        # Up, not necessarily ready: the unavailable model's replica starts without a model.
+        return server, servers.http_ok(f"{server.url}/livez")
+
+    return start
+
+
+STARTERS: dict[str, Any] = {
+    "prometheus": _prometheus,
+    "alertmanager": _alertmanager,
+    "pushgateway": _pushgateway,
+    "mlflow": _mlflow,
+    **{f"serving-{m}": _serving(m) for m in MODELS},
+}
+
+
+def register_models(live: Live) -> None:
+    """Train the steady model (the real training job, pushing to the Pushgateway), then
+    register, for every model, a version that wraps it in `Chaos` (with the training
+    reference), so that any model can be made to fail or slow down."""
+    import mlflow  # noqa: PLC0415
+    from mlflow import MlflowClient  # noqa: PLC0415
+
+    from service import train  # noqa: PLC0415
+    from service.reference import ARTIFACT  # noqa: PLC0415
+
+    assert train.main(["--tracking-uri", live.mlflow_url, "--model", STEADY,
+                       "--pushgateway", live.pushgateway_url]) == 0  # fmt: skip
+    client = MlflowClient(live.mlflow_url)
+    mlflow.set_tracking_uri(live.mlflow_url)
+    champion = client.get_model_version_by_alias(STEADY, "champion")
+    pipeline = mlflow.sklearn.load_model(f"models:/{STEADY}/{champion.version}")
+    reference = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{ARTIFACT}")
+    mlflow.set_experiment("live-chaos")
+    for model in MODELS:
+        with mlflow.start_run():
+            mlflow.log_dict(reference, ARTIFACT)
+            info = mlflow.sklearn.log_model(
+                Chaos(pipeline, str(live.control[model])),
+                name="model",
+                registered_model_name=model,
+                # MLflow saves sklearn models with skops, which loads only types it trusts.
+                skops_trusted_types=[f"{Chaos.__module__}.{Chaos.__qualname__}"],
+            )
+        client.set_registered_model_alias(model, "champion", str(info.registered_model_version))
+
+
+def unhealthy_targets(live: Live) -> list[str]:
+    """Targets not up, with Prometheus' own reason; empty once everything is scraped."""
+    answer = httpx.get(f"{live.prometheus_url}/api/v1/targets", timeout=5).json()
+    active = answer["data"]["activeTargets"]
+    if not active:
+        return ["no targets yet"]
+    return [
+        f"{t['labels']['job']} {t['scrapeUrl']}: {t['health']} {t['lastError']}"
+        for t in active
+        if t["health"] != "up"
+    ]
+
+
+def targets_up(live: Live) -> bool:
+    return not unhealthy_targets(live)
+
+
+@contextmanager
+def running(root: Path, rate: float = 8.0) -> Iterator[Live]:
+    """The whole live stack, warmed up: every target up, rules evaluated, traffic flowing."""
+    with ExitStack() as stack:
+        sink = WebhookSink(servers.free_port())
+        sink.start()
+        stack.callback(sink.stop)
+        files_root = root / "files"
+        spec, secrets = live_spec(sink, files_root)
+        ports = _ports()
+        endpoints = ep.local(
+            ports, {m: servers.free_port() for m in MODELS}, files_root=str(files_root)
+        )
+        files = render_all(spec, endpoints)
+        assert set(files) == {
+            cv.PROMETHEUS_CONFIG, cv.PLATFORM_RULES, cv.SLO_RULES, cv.ALERTMANAGER_CONFIG
+        }  # fmt: skip
+        write(files, root / "prometheus" / "config")
+        write(
+            {cv.ALERTMANAGER_CONFIG: files[cv.ALERTMANAGER_CONFIG]},
+            root / "alertmanager" / "config",
+        )
+        am = yaml.safe_load(files[cv.ALERTMANAGER_CONFIG])
+        for receiver in am["receivers"]:
+            for hook in receiver.get("webhook_configs", []):
+                path = Path(hook["url_file"])
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(secrets[f"{receiver['name']}WebhookUrl"])
+        control = {m: root / f"chaos-{m}" for m in MODELS}
+        urls = {m: f"{endpoints.serving[m].url()}/predict" for m in MODELS}
+        # The drift model gets more traffic: its 600-row window turns over in about 25 s.
+        driver = Driver(urls, rate, rates={DRIFT: 3 * rate})
+        live = Live(root, spec, endpoints, sink, {}, control, driver, stack)
+
+        def stop_all() -> None:
+            for process in live.procs.values():
+                process.stop()
+
+        stack.callback(stop_all)
+        live.start("mlflow")
+        live.start("pushgateway")
+        register_models(live)
+        for model in MODELS:  # start all replicas, then wait: they load in parallel
+            live.procs[f"serving-{model}"], _ = STARTERS[f"serving-{model}"](live)
+        for model in MODELS:
+            servers.wait_until(
+                servers.http_ok(f"{endpoints.serving[model].url()}/readyz"),
+                120,
+                f"{model} ready",
+                live.procs[f"serving-{model}"],
+            )
+        live.start("alertmanager")
+        live.start("prometheus")
+        live.driver.start()
+        stack.callback(live.driver.stop)
+        try:
+            servers.wait_until(lambda: targets_up(live), 60, "every target up")
+        except TimeoutError:
+            raise TimeoutError(f"targets not up: {unhealthy_targets(live)}") from None
+        live.started = time.time()
+        yield live
+
+
+def metric_value(url: str, name: str, labels: dict[str, str] | None = None) -> float:
+    """Sum of one metric's samples on a /metrics page, over samples matching `labels`."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    total = 0.0
+    for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
+        for sample in family.samples:
+            if sample.name == name and (labels or {}).items() <= sample.labels.items():
+                total += sample.value
+    return total
+
+
+__all__ = ["Live", "catalog", "running"]

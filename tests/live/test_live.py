@@ -1,0 +1,316 @@
+"""The dev platform live on 127.0.0.1: do its panels show data, do its alerts reach people,
+does its data survive restarts? One stack serves every test, in the order written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from dashboards import build_all, to_json
+from infra import conventions as cv
+from service import catalog
+from service.reference import ARTIFACT
+from tests import servers
+from tests.live import faults as fl
+from tests.live import harness as h
+from tests.live.chaos import set_fault
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[h.Live]:
+    with h.running(tmp_path_factory.mktemp("live")) as stack:
+        yield stack
+
+
+def _drift_job(live: h.Live) -> None:
+    """The drift job, once, on the rows the steady model logged: its metrics feed panels."""
+    from service import drift  # noqa: PLC0415
+
+    client = MlflowClient(live.mlflow_url)
+    version = client.get_model_version_by_alias(h.STEADY, "champion")
+    mlflow.set_tracking_uri(live.mlflow_url)
+    reference = Path(mlflow.artifacts.download_artifacts(
+        run_id=version.run_id, artifact_path=ARTIFACT, dst_path=str(live.root / "reference")
+    ))  # fmt: skip
+    code = drift.main([
+        "--model", h.STEADY, "--inputs-dir", str(live.root / "inputs"),
+        "--reference", str(reference), "--pushgateway", live.pushgateway_url,
+        "--min-rows", "50", "--report", str(live.root / "drift-report.html"),
+    ])  # fmt: skip
+    assert code == 0
+
+
+def test_every_target_is_up_and_no_rule_evaluation_fails_after_warm_up(live: h.Live) -> None:
+    assert h.unhealthy_targets(live) == []
+    jobs = {r["metric"]["job"] for r in live.query("up == 1")}
+    assert jobs == {"prometheus", "serving", "mlflow", "pushgateway", "alertmanager"}
+    assert len(live.query('up{job="serving"} == 1')) == len(h.MODELS)
+    servers.wait_until(
+        lambda: bool(live.query("slo:sli_error:ratio_rate5m")), 30, "SLO rules evaluated"
+    )
+    failures = live.query("sum(prometheus_rule_evaluation_failures_total)")
+    assert float(failures[0]["value"][1]) == 0
+    assert live.firing() == [], "alerts fire under steady load"
+
+
+def _panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for panel in dashboard.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def _substitute(expr: str, range_seconds: int) -> str:
+    values = {
+        "model": h.STEADY,
+        "version": ".+",
+        "__rate_interval": "1m",
+        "__interval": "15s",
+        "__range": f"{range_seconds}s",
+        "__range_s": str(range_seconds),
+    }
+    return re.sub(r"\$\{?(\w+)(?::\w+)?\}?", lambda m: values.get(m.group(1), m.group(0)), expr)
+
+
+def _range_seconds(dashboard: dict[str, Any]) -> int:
+    match = re.fullmatch(r"now-(\d+)([mhd])", dashboard["time"]["from"])
+    assert match, dashboard["time"]
+    return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
+def test_every_dashboard_query_returns_data_under_steady_load(live: h.Live) -> None:
+    servers.wait_until(
+        lambda: bool(live.query(f'{catalog.FEATURE_DRIFT_PSI.name}{{model="{h.STEADY}"}}')),
+        90,
+        "drift reported for the steady model",
+    )
+    _drift_job(live)
+    time.sleep(3 * h.SCRAPE)  # the pushed drift-job metrics get scraped
+    empty, checked = [], 0
+    now = time.time()
+    for uid, model in build_all(live.spec).items():
+        dashboard = json.loads(to_json(model))
+        seconds = _range_seconds(dashboard)
+        for panel in _panels(dashboard):
+            for target in panel.get("targets") or []:
+                source = target.get("datasource") or panel.get("datasource") or {}
+                if source.get("uid") != cv.DATASOURCE_UID["prometheus"] or not target.get("expr"):
+                    continue
+                expr = _substitute(target["expr"], seconds)
+                step = max(seconds / 250, h.SCRAPE)
+                checked += 1
+                if not live.query_range(expr, now - seconds, now, step):
+                    empty.append(f"{uid} / {panel.get('title')} / {target.get('refId')}: {expr}")
+    print(f"{checked} panel queries checked")
+    assert checked > 40
+    assert empty == [], "panels without data:\n" + "\n".join(empty)
+
+
+def test_a_total_outage_pages_on_the_availability_slo_and_its_rules_agree_with_the_service(
+    live: h.Live,
+) -> None:
+    page = "ServingAvailabilityErrorBudgetBurnPage"
+    before = _counters(live)
+    onset = time.time()
+    for model in h.MODELS:
+        set_fault(live.control[model], "error")
+    try:
+        servers.wait_until(
+            lambda: any(n.received >= onset for n, _ in live.sink.alerts(page)),
+            60,
+            f"{page} notified",
+        )
+        notified = min(n.received for n, _ in live.sink.alerts(page) if n.received >= onset)
+        (note, alert) = next((n, a) for n, a in live.sink.alerts(page) if n.received == notified)
+        assert note.receiver == "oncall"
+        assert alert["labels"]["severity"] == "page"
+        assert alert["annotations"]["runbook_url"] == live.spec.runbook_url(page)
+        print(f"total outage -> {page} notified after {notified - onset:.1f} s")
+        time.sleep(5 * h.SCRAPE)
+        # The recording rule against the service's own counters, over the same stretch.
+        at = time.time()
+        after = _counters(live)
+        errors = after[0] - before[0]
+        total = after[1] - before[1]
+        recorded = live.query('slo:sli_error:ratio_rate5m{sloth_slo="serving-availability"}', at)
+        ratio_5m = float(recorded[0]["value"][1])
+        assert at - live.started < 240  # the 5 minute window holds the whole stack's life
+        # Prometheus started before any prediction: the counters' totals are the window's.
+        expected = after[0] / after[1]
+        print(f"slo:sli_error:ratio_rate5m {ratio_5m:.4f}, from the counters {expected:.4f}")
+        assert ratio_5m == pytest.approx(expected, rel=0.05)
+        assert errors / total > 0.9  # the outage was total: what the service itself counted
+    finally:
+        for model in h.MODELS:
+            set_fault(live.control[model], None)
+    ended = time.time()
+    servers.wait_until(
+        lambda: (
+            {
+                a["labels"]["model"]
+                for n, a in live.sink.alerts("ServingHighErrorRatio", "resolved")
+                if n.received >= ended
+            }
+            >= set(h.MODELS)
+        ),
+        60,
+        "error-ratio alerts resolved (and their resolution notified) after the outage",
+    )
+
+
+def _counters(live: h.Live) -> tuple[float, float]:
+    """5xx and all /predict requests, summed over every replica's own /metrics."""
+    errors = total = 0.0
+    for model in h.MODELS:
+        url = f"{live.endpoints.serving[model].url()}/metrics"
+        for code in ("500", "503"):
+            errors += h.metric_value(
+                url,
+                "bentoml_service_request_total",
+                {"endpoint": "/predict", "http_response_code": code},
+            )
+        total += h.metric_value(url, "bentoml_service_request_total", {"endpoint": "/predict"})
+    return errors, total
+
+
+def test_each_fault_raises_its_own_alert_in_time_and_resolves(live: h.Live) -> None:
+    models = {f.model for f in fl.catalog_faults()}
+    servers.wait_until(
+        lambda: not [a for a in live.firing() if a["labels"].get("model") in models],
+        90,
+        "no alert firing for the models about to be faulted",
+    )
+    servers.wait_until(
+        lambda: bool(live.query(f'{catalog.FEATURE_DRIFT_PSI.name}{{model="{h.DRIFT}"}}')),
+        60,
+        "drift reported for the drift model",
+    )
+    faults = fl.run(live, fl.catalog_faults())
+    print("\n" + fl.table(live, faults))
+    for fault in faults:
+        seen = [
+            (n.receiver, round(n.received - fault.onset, 1), a["status"])
+            for n, a in live.sink.alerts(fault.alert.value) + live.sink.alerts(fault.alert.value, "resolved")
+            if a["labels"].get("model") == fault.model
+        ]  # fmt: skip
+        assert fault.notified is not None, (
+            f"{fault.name}: no {fault.alert.value} notification; {sorted(seen, key=lambda x: x[1])}"
+        )
+        note, alert = next(
+            (n, a) for n, a in live.sink.alerts(fault.alert.value)
+            if a["labels"].get("model") == fault.model and n.received == fault.notified
+        )  # fmt: skip
+        assert note.receiver == fault.receiver, fault.name
+        assert alert["annotations"]["runbook_url"] == live.spec.runbook_url(fault.alert.value)
+        assert alert["annotations"]["summary"]
+        assert alert["annotations"]["description"]
+        assert fault.time_to_notify is not None
+        assert fault.time_to_notify <= fault.allowed(live) + 1.0, fault.name
+        assert fault.resolved is not None, f"{fault.name}: no resolved notification"
+        # Its own alert, and not the others: what fired for this model during the fault.
+        others = (
+            {
+                a["labels"]["alertname"]
+                for n in live.sink.notifications
+                if fault.onset <= n.received <= (fault.resolved or time.time())
+                for a in n.alerts
+                if a["labels"].get("model") == fault.model and a["status"] == "firing"
+            }
+            - {fault.alert.value}
+            - fault.also
+        )
+        assert others == set(), f"{fault.name} also raised {others}"
+
+
+def test_prometheus_keeps_its_samples_across_a_restart(live: h.Live) -> None:
+    expr = f'count_over_time(up{{job="serving",model="{h.STEADY}"}}[10m])'
+    before = float(live.query(expr)[0]["value"][1])
+    live.restart("prometheus")
+    after = float(live.query(expr)[0]["value"][1])
+    assert after >= before > 30
+
+
+def test_an_alertmanager_silence_survives_a_restart(live: h.Live) -> None:
+    now = time.time()
+    silence = {
+        "matchers": [
+            {"name": "alertname", "value": "ServingFeatureDrift", "isRegex": False, "isEqual": True}
+        ],
+        "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600)),
+        "createdBy": "live-test",
+        "comment": "maintenance window",
+    }
+    created = httpx.post(f"{live.alertmanager_url}/api/v2/silences", json=silence, timeout=5)
+    assert created.status_code == 200, created.text
+    silence_id = created.json()["silenceID"]
+    live.restart("alertmanager")
+    kept = httpx.get(f"{live.alertmanager_url}/api/v2/silence/{silence_id}", timeout=5).json()
+    assert kept["status"]["state"] == "active"
+    assert kept["comment"] == "maintenance window"
+
+
+def test_the_mlflow_registry_survives_a_restart(live: h.Live) -> None:
+    client = MlflowClient(live.mlflow_url)
+    before = client.get_model_version_by_alias(h.STEADY, "champion").version
+    live.restart("mlflow")
+    assert (
+        MlflowClient(live.mlflow_url).get_model_version_by_alias(h.STEADY, "champion").version
+        == before
+    )
+
+
+def test_the_pushgateway_keeps_pushed_metrics_across_a_restart(live: h.Live) -> None:
+    url = f"{live.pushgateway_url}/metrics"
+    name = catalog.TRAINING_LAST_SUCCESS.name
+    before = h.metric_value(url, name, {"model": h.STEADY})
+    assert before > 0
+    # Persistence is written every persistence interval and on shutdown (SIGTERM).
+    live.restart("pushgateway")
+    assert h.metric_value(url, name, {"model": h.STEADY}) == before
+
+
+def test_an_alert_raised_while_the_receiver_is_down_is_delivered_when_it_returns(
+    live: h.Live,
+) -> None:
+    alert = cv.Alert.TRAINING_MODEL_STALE.value
+    live.sink.stop()
+    onset = time.time()
+    try:
+        fl._push_training(live, time.time() - 30 * 86400)
+        servers.wait_until(
+            lambda: bool(httpx.get(
+                f"{live.alertmanager_url}/api/v2/alerts", params={"filter": f'alertname="{alert}"'}, timeout=5
+            ).json()),
+            60,
+            f"{alert} in Alertmanager",
+        )  # fmt: skip
+        time.sleep(3)  # delivery fails meanwhile; Alertmanager keeps retrying
+        assert not [n for n, _ in live.sink.alerts(alert) if n.received >= onset]
+    finally:
+        live.sink.start()
+    try:
+        servers.wait_until(
+            lambda: any(n.received >= onset for n, _ in live.sink.alerts(alert)),
+            60,
+            f"{alert} delivered late",
+        )
+    finally:
+        fl._push_training(live, time.time())
+    failed = h.metric_value(
+        f"{live.alertmanager_url}/metrics",
+        "alertmanager_notification_requests_failed_total",
+        {"integration": "webhook"},
+    )
+    assert failed > 0  # requests did fail first: the delivery was a retry
