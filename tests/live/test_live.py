@@ -96,7 +96,11 @@ def test_every_dashboard_query_returns_data_under_steady_load(live: h.Live) -> N
         "drift reported for the steady model",
     )
     _drift_job(live)
-    time.sleep(3 * h.SCRAPE)  # the pushed drift-job metrics get scraped
+    servers.wait_until(
+        lambda: bool(live.query(f'push_time_seconds{{job="{catalog.DRIFT_JOB}"}}')),
+        30,
+        "the drift job's push scraped",
+    )
     empty, checked = [], 0
     now = time.time()
     for uid, model in build_all(live.spec).items():
@@ -137,7 +141,13 @@ def test_a_total_outage_pages_on_the_availability_slo_and_its_rules_agree_with_t
         assert alert["labels"]["severity"] == "page"
         assert alert["annotations"]["runbook_url"] == live.spec.runbook_url(page)
         print(f"total outage -> {page} notified after {notified - onset:.1f} s")
-        time.sleep(5 * h.SCRAPE)
+        servers.wait_until(  # the 5xx series has a few scrapes behind it
+            lambda: len(live.query_range(
+                'sum(bentoml_service_request_total{http_response_code="500"})', onset, time.time(), 1
+            )[0]["values"]) >= 5,
+            30,
+            "five scrapes of the outage",
+        )  # fmt: skip
         # The recording rule against the service's own counters, over the same stretch.
         at = time.time()
         after = _counters(live)
@@ -296,7 +306,15 @@ def test_an_alert_raised_while_the_receiver_is_down_is_delivered_when_it_returns
             60,
             f"{alert} in Alertmanager",
         )  # fmt: skip
-        time.sleep(3)  # delivery fails meanwhile; Alertmanager keeps retrying
+        servers.wait_until(  # delivery fails meanwhile; Alertmanager keeps retrying
+            lambda: h.metric_value(
+                f"{live.alertmanager_url}/metrics",
+                "alertmanager_notification_requests_failed_total",
+                {"integration": "webhook"},
+            ) >= 3,
+            60,
+            "three failed delivery attempts",
+        )  # fmt: skip
         assert not [n for n, _ in live.sink.alerts(alert) if n.received >= onset]
     finally:
         live.sink.start()

@@ -1,0 +1,61 @@
+"""Every workload tells its runtime whether it is ready and alive.
+
+Kubernetes: every long-running container has a readinessProbe and a
+livenessProbe with a handler (httpGet, tcpSocket, grpc or exec). Docker: a
+healthcheck with a test (docker has no separate readiness). Batch workloads
+(Jobs, CronJobs) and init containers are not probed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, Severity
+
+from policies import shapes
+from policies.framework import Props, ResourcePolicy, Settings, is_unknown
+
+NAME = "health-probes"
+HANDLERS = ("httpGet", "tcpSocket", "grpc", "exec")
+
+
+def _has_handler(probe: Any) -> bool:
+    return is_unknown(probe) or (isinstance(probe, dict) and any(h in probe for h in HANDLERS))
+
+
+def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
+    if resource_type == shapes.DOCKER_CONTAINER:
+        tests = shapes.dig(props, "healthcheck", "tests")
+        if is_unknown(tests) or (shapes.as_list(tests) and shapes.as_list(tests)[0] != "NONE"):
+            return []
+        return [
+            f"{shapes.describe(resource_type, props)} has no healthcheck, so docker (and "
+            "`pulumi up --wait`) cannot tell a hung process from a healthy one; add a "
+            "healthcheck test (CMD ...) against its health endpoint."
+        ]
+    problems = []
+    for container in shapes.containers(shapes.pod_spec(resource_type, props), init=False):
+        missing = [
+            p for p in ("readinessProbe", "livenessProbe") if not _has_handler(container.get(p))
+        ]
+        if missing:
+            problems.append(
+                f"{shapes.container_label(resource_type, props, container)} has no "
+                f"{' or '.join(missing)}; add an httpGet probe on its health endpoint so traffic "
+                "waits until it is ready and a hung process is restarted."
+            )
+    return problems
+
+
+POLICY = ResourcePolicy(
+    name=NAME,
+    description="Every long-running container has readiness and liveness probes (a healthcheck "
+    "on docker).",
+    resource_types=shapes.K8S_SERVICES | {shapes.DOCKER_CONTAINER},
+    check=check,
+    enforcement_level=EnforcementLevel.ADVISORY,
+    severity=Severity.MEDIUM,
+    remediation="Probe each service's health endpoint (readiness and liveness on Kubernetes, a "
+    "healthcheck on docker).",
+    tags=["reliability"],
+)

@@ -1,0 +1,73 @@
+"""Every workload states what it needs and what it may use.
+
+Kubernetes: every container requests cpu and memory and limits memory (a
+cpu limit only where the policy config asks: throttling often hurts more
+than it helps). Docker: a memory limit (`memory`) and reservation
+(`memoryReservation`), in MB.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, Severity
+
+from policies import shapes
+from policies.framework import Props, ResourcePolicy, Settings, is_unknown
+
+NAME = "resources-requested-and-limited"
+
+
+def _set(value: Any) -> bool:
+    return is_unknown(value) or value not in (None, "", 0)
+
+
+def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
+    if resource_type == shapes.DOCKER_CONTAINER:
+        missing = [key for key in ("memory", "memoryReservation") if not _set(props.get(key))]
+        if not missing:
+            return []
+        return [
+            f"{shapes.describe(resource_type, props)} has no {' or '.join(missing)}; set the "
+            "memory limit and reservation (MB) from the component's `resources` in the spec, "
+            "or one runaway container starves the rest."
+        ]
+    wanted = [("requests", "cpu"), ("requests", "memory"), ("limits", "memory")]
+    if settings["requireCpuLimit"]:
+        wanted.append(("limits", "cpu"))
+    problems = []
+    for container in shapes.containers(shapes.pod_spec(resource_type, props), init=True):
+        resources = container.get("resources")
+        if is_unknown(resources):
+            continue
+        missing = [
+            f"{kind}.{what}" for kind, what in wanted if not _set(shapes.dig(resources, kind, what))
+        ]
+        if missing:
+            problems.append(
+                f"{shapes.container_label(resource_type, props, container)} has no "
+                f"{', '.join(missing)}; set them (the component's `resources` in the spec: "
+                "cpuRequest, memoryRequest, memoryLimit) so it is scheduled where it fits and "
+                "cannot exhaust its node."
+            )
+    return problems
+
+
+POLICY = ResourcePolicy(
+    name=NAME,
+    description="Every container requests cpu and memory and has a memory limit.",
+    resource_types=shapes.WORKLOADS,
+    check=check,
+    enforcement_level=EnforcementLevel.ADVISORY,
+    severity=Severity.MEDIUM,
+    remediation="Set resources (cpuRequest, memoryRequest, memoryLimit) for the component in "
+    "the stack's config.",
+    config={
+        "requireCpuLimit": {
+            "type": "boolean",
+            "default": False,
+            "description": "Also require a cpu limit on every container.",
+        }
+    },
+    tags=["reliability"],
+)
