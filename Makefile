@@ -3,7 +3,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway
 
-.PHONY: help setup system-deps tools lint test live up preview render bench golden clean
+.PHONY: help setup system-deps tools lint test live engine up preview render bench golden clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -18,8 +18,9 @@ system-deps: ## Install Debian's Prometheus, Alertmanager and Pushgateway if mis
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-tools: ## Build promtool and amtool at the pinned image versions (cached by version)
+tools: ## Build promtool, amtool, Prometheus, Alertmanager and the Pulumi engine from the Go proxy (cached)
 	bash tools/build.sh
+	bash tools/engine/build.sh
 
 lint: setup ## ruff format check, ruff lint, mypy
 	uv run ruff format --check .
@@ -31,6 +32,9 @@ test: setup system-deps tools lint ## Everything CI runs: lint, types, all tests
 
 live: setup system-deps tools ## Run the dev platform's processes on 127.0.0.1 and prove its panels, alerts and durability
 	uv run pytest -m live -v tests/live
+
+engine: setup tools ## Run the real Pulumi engine tier (previews with the policy pack)
+	uv run pytest -q tests/engine
 
 up: setup ## pulumi up of STACK (default dev); dev needs a Docker engine, all stacks the Pulumi CLI
 	@command -v pulumi >/dev/null 2>&1 || { echo "the Pulumi CLI is not installed: https://www.pulumi.com/docs/iac/download-install/"; exit 1; }

@@ -273,9 +273,26 @@ class Serving:
                            "model_version": loaded.version if loaded else None},
                 )  # fmt: skip
                 return rejected.body()
-            with self._child("inference", span) as inference:
-                index, confidence = loaded.predict(x)
-                inference.set_attribute("mlops.rows", len(x))
+            try:
+                with self._child("inference", span) as inference:
+                    index, confidence = loaded.predict(x)
+                    inference.set_attribute("mlops.rows", len(x))
+            except Exception as err:  # the model failed: a server error, answered in our format
+                span.record_exception(err)
+                span.set_attribute("mlops.outcome", "model_error")
+                log.exception(
+                    "model failed",
+                    extra={"model": model, "outcome": "model_error", "status": 500,
+                           "model_version": loaded.version},
+                )  # fmt: skip
+                ctx.response.status_code = 500
+                return {
+                    "error": {
+                        "reason": "model_error",
+                        "message": f"{model} version {loaded.version} failed on this request; "
+                        "the failure is logged with this request's trace id",
+                    }
+                }
             classes = [loaded.classes[i] for i in index]
             if SETTINGS.ml_metrics:
                 histogram = ml_metrics.confidence_histogram(model, loaded.version)

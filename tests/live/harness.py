@@ -117,6 +117,7 @@ class Driver:
     shift: dict[str, float] = field(default_factory=dict)
     sent: dict[str, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _paused: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def _row(self, rng: random.Random, model: str) -> list[float]:
@@ -128,6 +129,9 @@ class Driver:
         rng = random.Random(model)
         with httpx.Client(timeout=10) as client:
             while not self._stop.is_set():
+                if self._paused.is_set():
+                    self._stop.wait(0.05)
+                    continue
                 started = time.monotonic()
                 roll = rng.random()
                 if roll < 0.05:
@@ -147,6 +151,13 @@ class Driver:
             thread = threading.Thread(target=self._run, args=(model,), daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def pause(self) -> None:
+        """No new requests until `resume` (requests in flight finish)."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
 
     def stop(self) -> None:
         self._stop.set()
@@ -443,12 +454,14 @@ def running(root: Path, rate: float = 8.0) -> Iterator[Live]:
             )
         live.start("alertmanager")
         live.start("prometheus")
-        live.driver.start()
-        stack.callback(live.driver.stop)
         try:
             servers.wait_until(lambda: targets_up(live), 60, "every target up")
         except TimeoutError:
             raise TimeoutError(f"targets not up: {unhealthy_targets(live)}") from None
+        # Traffic starts once every target has been scraped: Prometheus then sees every
+        # prediction counter from its start, as the SLO test needs.
+        live.driver.start()
+        stack.callback(live.driver.stop)
         live.started = time.time()
         yield live
 

@@ -4,6 +4,7 @@ does its data survive restarts? One stack serves every test, in the order writte
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 import time
@@ -130,6 +131,13 @@ def test_a_total_outage_pages_on_the_availability_slo_and_its_rules_agree_with_t
     for model in h.MODELS:
         set_fault(live.control[model], "error")
     try:
+        failed = httpx.post(
+            f"{live.endpoints.serving[h.STEADY].url()}/predict",
+            json={"instances": [list(h.IRIS[0])]},
+            timeout=10,
+        )
+        assert failed.status_code == 500
+        assert failed.json()["error"]["reason"] == "model_error"  # our format, not a traceback
         servers.wait_until(
             lambda: any(n.received >= onset for n, _ in live.sink.alerts(page)),
             60,
@@ -141,42 +149,75 @@ def test_a_total_outage_pages_on_the_availability_slo_and_its_rules_agree_with_t
         assert alert["labels"]["severity"] == "page"
         assert alert["annotations"]["runbook_url"] == live.spec.runbook_url(page)
         print(f"total outage -> {page} notified after {notified - onset:.1f} s")
-        servers.wait_until(  # the 5xx series has a few scrapes behind it
-            lambda: len(live.query_range(
-                'sum(bentoml_service_request_total{http_response_code="500"})', onset, time.time(), 1
-            )[0]["values"]) >= 5,
-            30,
-            "five scrapes of the outage",
-        )  # fmt: skip
-        # The recording rule against the service's own counters, over the same stretch.
+        # A rate over a series of a few samples is mostly extrapolation: let the outage's 5xx
+        # series grow 30 scrapes long. Then freeze the counters (no traffic), so that the rule
+        # and the counters read the same numbers, however late a scrape runs on a busy machine.
+        servers.wait_until(
+            lambda: _scrapes_since(live, onset) >= 30, 90, "30 scrapes of the outage"
+        )
+        live.driver.pause()
+        frozen = _counters(live)
+        servers.wait_until(
+            lambda: _scraped_total(live) == frozen[1], 30, "the frozen counters scraped"
+        )
+        evaluated = time.time()
+        servers.wait_until(
+            lambda: _rule_evaluated_after(live, evaluated), 30, "the SLO rules evaluated again"
+        )
         at = time.time()
-        after = _counters(live)
-        errors = after[0] - before[0]
-        total = after[1] - before[1]
         recorded = live.query('slo:sli_error:ratio_rate5m{sloth_slo="serving-availability"}', at)
         ratio_5m = float(recorded[0]["value"][1])
         assert at - live.started < 240  # the 5 minute window holds the whole stack's life
         # Prometheus started before any prediction: the counters' totals are the window's.
-        expected = after[0] / after[1]
+        expected = frozen[0] / frozen[1]
         print(f"slo:sli_error:ratio_rate5m {ratio_5m:.4f}, from the counters {expected:.4f}")
-        assert ratio_5m == pytest.approx(expected, rel=0.05)
-        assert errors / total > 0.9  # the outage was total: what the service itself counted
+        assert ratio_5m == pytest.approx(expected, rel=0.03)
+        outage = (frozen[0] - before[0]) / (frozen[1] - before[1])
+        assert outage > 0.9  # the outage was total: what the service itself counted
     finally:
         for model in h.MODELS:
             set_fault(live.control[model], None)
-    ended = time.time()
-    servers.wait_until(
-        lambda: (
-            {
-                a["labels"]["model"]
-                for n, a in live.sink.alerts("ServingHighErrorRatio", "resolved")
-                if n.received >= ended
-            }
-            >= set(h.MODELS)
-        ),
-        60,
-        "error-ratio alerts resolved (and their resolution notified) after the outage",
+        live.driver.resume()
+        ended = time.time()
+        servers.wait_until(
+            lambda: (
+                {
+                    a["labels"]["model"]
+                    for n, a in live.sink.alerts("ServingHighErrorRatio", "resolved")
+                    if n.received >= ended
+                }
+                >= set(h.MODELS)
+            ),
+            90,
+            "error-ratio alerts resolved (and their resolution notified) after the outage",
+        )
+
+
+def _scrapes_since(live: h.Live, moment: float) -> int:
+    series = live.query_range(
+        'sum(bentoml_service_request_total{job="serving",http_response_code="500"})',
+        moment,
+        time.time(),
+        h.SCRAPE,
     )
+    return len(series[0]["values"]) if series else 0
+
+
+def _scraped_total(live: h.Live) -> float:
+    result = live.query('sum(bentoml_service_request_total{job="serving",endpoint="/predict"})')
+    return float(result[0]["value"][1]) if result else -1.0
+
+
+def _rule_evaluated_after(live: h.Live, moment: float) -> bool:
+    answer = httpx.get(f"{live.prometheus_url}/api/v1/rules", timeout=10).json()
+    for group in answer["data"]["groups"]:
+        for rule in group["rules"]:
+            if rule.get("name") == "slo:sli_error:ratio_rate5m":
+                evaluated = rule["lastEvaluation"]
+                stamp = calendar.timegm(time.strptime(evaluated[:19], "%Y-%m-%dT%H:%M:%S"))
+                if stamp <= moment:
+                    return False
+    return True
 
 
 def _counters(live: h.Live) -> tuple[float, float]:
