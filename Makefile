@@ -3,7 +3,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway
 
-.PHONY: help setup system-deps tools lint test live engine up preview render bench golden clean
+.PHONY: help setup system-deps tools lint test live engine health up preview render bench golden clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ live: setup system-deps tools ## Run the dev platform's processes on 127.0.0.1 a
 
 engine: setup tools ## Run the real Pulumi engine tier (previews with the policy pack)
 	uv run pytest -q tests/engine
+
+health: setup ## Check a running stack (STACK, default dev): components, targets, alerts, served versions
+	uv run python -m infra.health --stack $(STACK)
 
 up: setup ## pulumi up of STACK (default dev); dev needs a Docker engine, all stacks the Pulumi CLI
 	@command -v pulumi >/dev/null 2>&1 || { echo "the Pulumi CLI is not installed: https://www.pulumi.com/docs/iac/download-install/"; exit 1; }

@@ -333,6 +333,7 @@ def model_health_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
         )
         .with_variable(model_variable())
         .with_variable(version_variable())
+        .annotation(p.deployments())
         .with_row(p.row("Model served"))
         .with_panel(version_served())
         .with_panel(model_loaded())

@@ -213,6 +213,19 @@ def row(title: str) -> dashboard.Row:
     return dashboard.Row(title)
 
 
+def deployments() -> dashboard.AnnotationQuery:
+    """Every move of a serving alias (promotion or rollback), from the promote command's
+    deployment event, drawn as an annotation with the version and the action as tags."""
+    return (
+        dashboard.AnnotationQuery()
+        .name("Deployments")
+        .datasource(datasource("prometheus"))
+        .enable(True)
+        .icon_color("blue")
+        .expr(f"changes({catalog.MODEL_DEPLOYMENT.name}[2m]) > 0")
+    )
+
+
 def base(
     uid: str,
     title: str,

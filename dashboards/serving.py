@@ -120,6 +120,7 @@ def serving_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
             time_from="now-6h",
             refresh="30s",
         )
+        .annotation(p.deployments())
         .with_row(p.row("Requests and errors"))
         .with_panel(request_rate())
         .with_panel(error_ratio(spec))

@@ -199,6 +199,15 @@ DRIFT_LAST_RUN = Metric(
     Source.PUSHGATEWAY,
 )
 
+MODEL_DEPLOYMENT = Metric(
+    "mlops_model_deployment_timestamp_seconds",
+    Kind.GAUGE,
+    "Unix time the serving alias last moved (a promotion or a rollback), by model, version "
+    "and action; dashboards draw it as an annotation.",
+    ("model", "model_version", "action"),
+    Source.PUSHGATEWAY,
+)
+
 CATALOG: tuple[Metric, ...] = (
     REQUEST_TOTAL,
     REQUEST_DURATION,
@@ -219,6 +228,7 @@ CATALOG: tuple[Metric, ...] = (
     DRIFT_FEATURE_DRIFTED,
     DRIFT_DATASET_DRIFTED,
     DRIFT_LAST_RUN,
+    MODEL_DEPLOYMENT,
 )
 
 # The prediction route: request metrics, error ratios and SLOs select it, not
@@ -228,3 +238,4 @@ PREDICT_ROUTE = "/predict"
 # Pushgateway job names of the batch jobs (their `job` label once scraped).
 TRAINING_JOB = "training"
 DRIFT_JOB = "drift"
+DEPLOYMENT_JOB = "deployment"

@@ -54,9 +54,11 @@ PROFILE: dict[str, Any] = {
         },
         "inhibitRules": [
             {
-                "sourceMatchers": ['severity="critical"'],
+                # A critical alert about a model mutes that model's warnings (only alerts
+                # that name a model: an empty label would match every other empty one).
+                "sourceMatchers": ['severity="critical"', 'model=~".+"'],
                 "targetMatchers": ['severity="warning"'],
-                "equal": ["alertname", "model"],
+                "equal": ["model"],
             },
             {
                 "sourceMatchers": ['severity="page"'],
@@ -66,7 +68,8 @@ PROFILE: dict[str, Any] = {
             {
                 "sourceMatchers": ['alertname="PlatformTargetDown"', 'job="serving"'],
                 "targetMatchers": ['alertname="ServingModelNotLoaded"'],
-                "equal": ["model"],
+                # The replica that is down, not every replica of the model.
+                "equal": ["instance"],
             },
         ],
     },

@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 
 from dashboards import build_all, to_json
 from infra import conventions as cv
+from infra import health
 from service import catalog
 from service.reference import ARTIFACT
 from tests import servers
@@ -64,6 +65,32 @@ def test_every_target_is_up_and_no_rule_evaluation_fails_after_warm_up(live: h.L
     failures = live.query("sum(prometheus_rule_evaluation_failures_total)")
     assert float(failures[0]["value"][1]) == 0
     assert live.firing() == [], "alerts fire under steady load"
+
+
+def test_the_health_command_passes_a_healthy_stack_and_names_a_stopped_component(
+    live: h.Live, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = live.root / "outputs.json"
+    outputs.write_text(json.dumps({
+        "urls": {c: getattr(live, f"{c}_url") for c in ("prometheus", "alertmanager", "mlflow", "pushgateway")},
+        "servingUrls": {m: live.endpoints.serving[m].url() for m in h.MODELS},
+    }))  # fmt: skip
+    assert health.main(["--stack", "live", "--outputs", str(outputs)]) == 0, capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert "UNHEALTHY" not in report
+    assert f"serving {h.STEADY}" in report
+    assert "scrape targets" in report
+    assert "version " in report
+    live.stop("pushgateway")
+    try:
+        assert health.main(["--stack", "live", "--outputs", str(outputs)]) == 1
+        rows = capsys.readouterr().out.splitlines()
+        (row,) = [r for r in rows if r.startswith("pushgateway ")]
+        assert "UNHEALTHY" in row
+        assert "down" in row
+        assert all("UNHEALTHY" not in r for r in rows if r.startswith("serving "))
+    finally:
+        live.start("pushgateway")
 
 
 def _panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
