@@ -231,6 +231,10 @@ def platform_cases() -> list[Case]:
             {'push_time_seconds{job="drift",instance=""}': "-3600x20"},
         ).at("15m", A.PUSHGATEWAY_JOB_STALE),
         Case(
+            "a deployment event weeks old is not a stale job: alias moves are not scheduled",
+            {'push_time_seconds{job="deployment",instance=""}': "-2000000x20"},
+        ).at("15m", A.PUSHGATEWAY_JOB_STALE),
+        Case(
             "rule evaluations failing for 15m fire",
             {
                 'prometheus_rule_evaluation_failures_total{job="prometheus",instance="p:9090",rule_group="g"}': counter(
