@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 from service import ml_metrics
 from service.catalog import REQUEST_DURATION
 from service.drift_monitor import DriftMonitor
+from service.feedback import OUTCOMES, FeedbackStore
 from service.model_store import Loaded, ModelStore
 from service.settings import ServingSettings
 from service.telemetry import configure_log_export, configure_logging, configure_tracing
@@ -41,6 +43,7 @@ except ValidationError as err:
     )
     sys.exit(f"invalid serving settings: {problems}")
 
+JSON_ROUTES = {"/predict", "/feedback"}
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -102,7 +105,7 @@ class RequestGuard:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if scope.get("path") == "/predict" and body.strip():
+        if scope.get("path") in JSON_ROUTES and body.strip():
             try:
                 document = json.loads(body)
             except (ValueError, RecursionError):
@@ -116,7 +119,7 @@ class RequestGuard:
                     Rejected(
                         400,
                         "wrong_type",
-                        'the body must be a JSON object {"instances": [[...], ...]}',
+                        "the body must be a JSON object",
                     ),
                 )
                 return
@@ -224,6 +227,7 @@ class Serving:
         if SETTINGS.ml_metrics:
             ml_metrics.initialise(SETTINGS.model_name)
         self.store = ModelStore(SETTINGS)
+        self.feedback_store = FeedbackStore(SETTINGS.feedback_capacity, SETTINGS.feedback_window)
         self.store.start()
         self.drift = DriftMonitor(
             SETTINGS.model_name,
@@ -302,6 +306,10 @@ class Serving:
                 self.drift.record(loaded.version, x)
             elif SETTINGS.inputs_dir:
                 self.drift.record(loaded.version, x)
+            ids = [uuid.uuid4().hex for _ in classes]
+            kept = self.feedback_store.record(loaded.version, ids, classes, loaded.classes)
+            if SETTINGS.ml_metrics:
+                ml_metrics.PENDING.labels(model=model).set(kept)
             span.set_attribute("mlops.model_version", loaded.version)
             span.set_attribute("mlops.outcome", "ok")
             log.info(
@@ -315,11 +323,71 @@ class Serving:
             )
             return {
                 "predictions": [
-                    {"class": label, "confidence": float(p)}
-                    for label, p in zip(classes, confidence, strict=True)
+                    {"prediction_id": i, "class": label, "confidence": float(p)}
+                    for i, label, p in zip(ids, classes, confidence, strict=True)
                 ],
                 "model": {"name": model, "version": loaded.version, "alias": SETTINGS.model_alias},
             }
+
+    @bentoml.api(route="/feedback")
+    def feedback(self, ctx: bentoml.Context, feedback: Any = None) -> dict[str, Any]:
+        """True labels for earlier predictions, by prediction id: each answered with its outcome."""
+        status, body = _feedback(self, feedback)
+        ctx.response.status_code = status
+        return body
+
+
+def parse_feedback(feedback: Any, max_items: int) -> list[tuple[str, str]]:
+    """(prediction id, true label) pairs, or `Rejected` saying exactly what is wrong."""
+    shape = 'the body must be {"feedback": [{"prediction_id": "...", "label": "..."}, ...]}'
+    if not isinstance(feedback, list):
+        raise Rejected(400, "bad_feedback", shape)
+    if not feedback:
+        raise Rejected(422, "bad_feedback", "feedback is empty: send at least one label")
+    if len(feedback) > max_items:
+        raise Rejected(
+            422, "bad_feedback", f"{len(feedback)} labels is more than the limit of {max_items}"
+        )
+    pairs = []
+    for i, item in enumerate(feedback):
+        if not isinstance(item, dict) or set(item) != {"prediction_id", "label"}:
+            raise Rejected(400, "bad_feedback", f"item {i}: {shape}", item=i)
+        if not all(isinstance(item[k], str) and item[k] for k in ("prediction_id", "label")):
+            raise Rejected(
+                400, "bad_feedback", f"item {i}: prediction_id and label must be non-empty strings",
+                item=i,
+            )  # fmt: skip
+        pairs.append((item["prediction_id"], item["label"]))
+    return pairs
+
+
+def _feedback(self: Serving, feedback: Any) -> tuple[int, dict[str, Any]]:
+    model = SETTINGS.model_name
+    try:
+        pairs = parse_feedback(feedback, SETTINGS.max_batch_size)
+    except Rejected as rejected:
+        if SETTINGS.ml_metrics:
+            ml_metrics.rejected_counter(model, rejected.reason).inc()
+        return rejected.status, rejected.body()
+    results = []
+    for prediction_id, label in pairs:
+        match = self.feedback_store.match(prediction_id, label)
+        results.append({"prediction_id": prediction_id, "outcome": match.outcome})
+        if not SETTINGS.ml_metrics:
+            continue
+        ml_metrics.FEEDBACK.labels(model=model, outcome=match.outcome).inc()
+        if match.version is not None and match.correct is not None:
+            version = match.version
+            ml_metrics.LABELLED.labels(
+                model=model, model_version=version, correct=str(match.correct).lower()
+            ).inc()
+            ml_metrics.ACCURACY.labels(model=model, model_version=version).set(match.accuracy or 0)
+            ml_metrics.MACRO_F1.labels(model=model, model_version=version).set(match.macro_f1 or 0)
+    if SETTINGS.ml_metrics:
+        ml_metrics.PENDING.labels(model=model).set(len(self.feedback_store))
+    counts = {o: sum(1 for r in results if r["outcome"] == o) for o in OUTCOMES}
+    log.info("feedback", extra={"model": model, **{f"feedback_{k}": v for k, v in counts.items()}})
+    return 200, {"results": results, "counts": counts}
 
 
 Serving.add_asgi_middleware(RequestGuard, max_bytes=SETTINGS.max_body_bytes)  # type: ignore[attr-defined]

@@ -127,6 +127,43 @@ REJECTED_INPUTS = Metric(
     ("model", "reason"),
     Source.SERVING,
 )
+FEEDBACK = Metric(
+    "mlops_feedback_total",
+    Kind.COUNTER,
+    "Ground-truth labels received, by what became of them: matched to a prediction, "
+    "unknown_id (never made, or forgotten), duplicate, or unknown_label.",
+    ("model", "outcome"),
+    Source.SERVING,
+)
+LABELLED_PREDICTIONS = Metric(
+    "mlops_labelled_predictions_total",
+    Kind.COUNTER,
+    "Predictions whose true label arrived, by version and whether the prediction was right; "
+    'accuracy over any window is the share of correct="true".',
+    ("model", "model_version", "correct"),
+    Source.SERVING,
+)
+MODEL_ACCURACY = Metric(
+    "mlops_model_accuracy",
+    Kind.GAUGE,
+    "Share of the version's most recent labelled predictions that were right.",
+    ("model", "model_version"),
+    Source.SERVING,
+)
+MODEL_MACRO_F1 = Metric(
+    "mlops_model_macro_f1",
+    Kind.GAUGE,
+    "Macro-averaged F1 over the version's most recent labelled predictions.",
+    ("model", "model_version"),
+    Source.SERVING,
+)
+FEEDBACK_PENDING = Metric(
+    "mlops_feedback_pending_predictions",
+    Kind.GAUGE,
+    "Recent predictions kept to match feedback with (bounded by the feedback capacity).",
+    ("model",),
+    Source.SERVING,
+)
 FEATURE_DRIFT_PSI = Metric(
     "mlops_feature_drift_psi",
     Kind.GAUGE,
@@ -219,6 +256,11 @@ CATALOG: tuple[Metric, ...] = (
     PREDICTION_CONFIDENCE,
     REJECTED_INPUTS,
     FEATURE_DRIFT_PSI,
+    FEEDBACK,
+    LABELLED_PREDICTIONS,
+    MODEL_ACCURACY,
+    MODEL_MACRO_F1,
+    FEEDBACK_PENDING,
     TRAINING_LAST_SUCCESS,
     TRAINING_LAST_RUN_SUCCESS,
     TRAINING_DURATION,

@@ -44,6 +44,31 @@ FEATURE_DRIFT = Gauge(
     multiprocess_mode="livemax",
 )
 
+FEEDBACK = Counter(c.FEEDBACK.name.removesuffix("_total"), c.FEEDBACK.help, c.FEEDBACK.labels)
+LABELLED = Counter(
+    c.LABELLED_PREDICTIONS.name.removesuffix("_total"),
+    c.LABELLED_PREDICTIONS.help,
+    c.LABELLED_PREDICTIONS.labels,
+)
+ACCURACY = Gauge(
+    c.MODEL_ACCURACY.name,
+    c.MODEL_ACCURACY.help,
+    c.MODEL_ACCURACY.labels,
+    multiprocess_mode="livemax",
+)
+MACRO_F1 = Gauge(
+    c.MODEL_MACRO_F1.name,
+    c.MODEL_MACRO_F1.help,
+    c.MODEL_MACRO_F1.labels,
+    multiprocess_mode="livemax",
+)
+PENDING = Gauge(
+    c.FEEDBACK_PENDING.name,
+    c.FEEDBACK_PENDING.help,
+    c.FEEDBACK_PENDING.labels,
+    multiprocess_mode="livesum",
+)
+
 # Why a request was refused: a closed set, so the label stays bounded.
 REJECTION_REASONS = (
     "malformed_json",
@@ -54,6 +79,7 @@ REJECTION_REASONS = (
     "batch_too_large",
     "body_too_large",
     "model_not_loaded",
+    "bad_feedback",
 )
 LOAD_FAILURE_REASONS = (
     "registry_unreachable",
@@ -85,3 +111,8 @@ def initialise(model: str) -> None:
     for reason in LOAD_FAILURE_REASONS:
         LOAD_FAILURES.labels(model=model, reason=reason)
     MODEL_LOADED.labels(model=model).set(0)
+    from service.feedback import OUTCOMES  # noqa: PLC0415
+
+    for outcome in OUTCOMES:
+        FEEDBACK.labels(model=model, outcome=outcome)
+    PENDING.labels(model=model).set(0)

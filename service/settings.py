@@ -42,6 +42,15 @@ class ServingSettings(BaseSettings):
         description="Rows the window must hold before drift is reported: PSI over few rows "
         "is biased upward and would raise false alarms at low traffic.",
     )
+    feedback_capacity: int = Field(
+        default=100_000,
+        ge=1,
+        description="Most recent predictions kept to match feedback with; older ones are "
+        "forgotten (their feedback counts as unknown_id).",
+    )
+    feedback_window: int = Field(
+        default=500, ge=1, description="Labels the rolling accuracy and macro F1 are computed over."
+    )
     drift_update_seconds: float = Field(
         default=5.0, gt=0, description="How often drift is recomputed, off the request path."
     )

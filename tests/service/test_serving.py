@@ -231,7 +231,11 @@ def test_generated_requests_never_get_a_5xx(api: servers.Server, body: Any) -> N
 
 
 def test_every_serving_catalog_metric_is_on_the_live_metrics(api: servers.Server) -> None:
-    predict(api, {"instances": [GOOD_ROW] * 20})
+    made = predict(api, {"instances": [GOOD_ROW] * 20}).json()["predictions"]
+    labels = [{"prediction_id": made[0]["prediction_id"], "label": made[0]["class"]}]
+    assert (
+        httpx.post(f"{api.url}/feedback", json={"feedback": labels}, timeout=10).status_code == 200
+    )
     servers.wait_until(
         lambda: catalog.FEATURE_DRIFT_PSI.name in metrics(api),
         10,
