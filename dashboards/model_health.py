@@ -153,6 +153,39 @@ def mean_confidence(spec: PlatformSpec) -> timeseries.Panel:
     )
 
 
+def accuracy(spec: PlatformSpec) -> timeseries.Panel:
+    labelled = m.LABELLED_PREDICTIONS.name
+    window = spec.alerts.accuracy_window
+    panel = (
+        p.timeseries_panel(
+            "Accuracy from feedback",
+            f"Share of labelled predictions that were right over {window}, per version (from "
+            "POST /feedback), and the service's rolling macro F1. The dashed line is the floor "
+            "under which ServingLowAccuracy fires (once enough labels arrived).",
+            p.RATIO,
+        )
+        .min(0)
+        .max(1)
+    )
+    return (
+        p.threshold_lines(panel, p.RED, (p.number(spec.alerts.min_accuracy), p.GREEN))
+        .with_target(
+            p.prom(
+                f'sum by (model_version) (increase({labelled}{{{SERVED_VERSION},correct="true"}}[{window}]))\n'
+                f"/\nsum by (model_version) (increase({labelled}{{{SERVED_VERSION}}}[{window}]))",
+                "accuracy v{{model_version}}",
+            )
+        )
+        .with_target(
+            p.prom(
+                f"max by (model_version) ({m.MODEL_MACRO_F1.name}{{{SERVED_VERSION}}})",
+                "macro F1 v{{model_version}}",
+                ref_id="B",
+            )
+        )
+    )
+
+
 def confidence_distribution() -> heatmap.Panel:
     return p.heatmap_panel(
         "Confidence distribution",
@@ -341,6 +374,7 @@ def model_health_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
         .with_row(p.row("Predictions"))
         .with_panel(predictions())
         .with_panel(mean_confidence(spec))
+        .with_panel(accuracy(spec))
         .with_panel(confidence_distribution())
         .with_panel(rejected_inputs())
         .with_row(p.row("Drift"))

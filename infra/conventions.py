@@ -85,6 +85,7 @@ class Alert(StrEnum):
     SERVING_MODEL_NOT_LOADED = "ServingModelNotLoaded"
     SERVING_LOW_CONFIDENCE = "ServingLowPredictionConfidence"
     SERVING_FEATURE_DRIFT = "ServingFeatureDrift"
+    SERVING_LOW_ACCURACY = "ServingLowAccuracy"
     TRAINING_MODEL_STALE = "TrainingModelStale"
     TRAINING_JOB_FAILED = "TrainingJobFailed"
     PUSHGATEWAY_JOB_STALE = "PushgatewayJobStale"

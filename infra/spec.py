@@ -849,6 +849,21 @@ class AlertThresholds(Spec):
         lt=1,
         description="ServingLowPredictionConfidence fires below this mean confidence.",
     )
+    min_accuracy: float = Field(
+        default=0.8,
+        gt=0,
+        lt=1,
+        description="ServingLowAccuracy fires when labelled accuracy over accuracyWindow is below.",
+    )
+    accuracy_window: Duration = Field(
+        default="1h", description="Range the accuracy from ground-truth feedback is judged over."
+    )
+    min_labelled_predictions: int = Field(
+        default=50,
+        ge=1,
+        description="Labelled predictions the window must hold before accuracy may alert: "
+        "a few labels cannot page anyone.",
+    )
     drift_psi: float = Field(
         default=0.2,
         gt=0,

@@ -30,6 +30,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from service import catalog
+from service.promote import PREVIOUS_TAG
 from service.pushing import push
 from service.reference import ARTIFACT, Reference, feature_slug
 
@@ -124,6 +125,8 @@ def train(tracking_uri: str, model_name: str, alias: str, c: float, seed: int) -
     promoted = champion_accuracy is None or accuracy >= champion_accuracy
     if promoted:
         client.set_registered_model_alias(model_name, alias, version)
+        if champion_version is not None:  # so `python -m service.promote --rollback` can undo it
+            client.set_model_version_tag(model_name, version, PREVIOUS_TAG, champion_version)
     client.set_model_version_tag(model_name, version, "promoted", str(promoted).lower())
     log.info(
         "trained %s version %s: accuracy %.4f, champion %s at %s -> %s",

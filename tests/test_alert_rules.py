@@ -21,6 +21,14 @@ A = cv.Alert
 SPEC = stack_spec("dev")
 REQ = 'bentoml_service_request_total{job="serving",instance="s:3000",model="iris",endpoint="/predict",http_response_code="%s"}'
 DUR = 'bentoml_service_request_duration_seconds_bucket{job="serving",instance="s:3000",model="iris",endpoint="/predict",le="%s"}'
+INFO = (
+    'mlops_model_info{job="serving",instance="s:3000",model="iris",model_version="3",'
+    'model_alias="champion"}'
+)
+LAB = (
+    'mlops_labelled_predictions_total{job="serving",instance="s:3000",model="iris",'
+    'model_version="3",correct="%s"}'
+)
 CONF = (
     'mlops_prediction_confidence_%s{job="serving",instance="s:3000",model="iris",model_version="3"}'
 )
@@ -148,6 +156,35 @@ def platform_cases() -> list[Case]:
             "no traffic is not low confidence",
             {CONF % "sum": "0x70", CONF % "count": "0x70"},
         ).at("65m", A.SERVING_LOW_CONFIDENCE),
+        Case(
+            "40% wrong answers on hundreds of labels fire the accuracy alert after 15m",
+            {LAB % "true": counter([(3, 90)]), LAB % "false": counter([(2, 90)]), INFO: "1x90"},
+        )
+        .at("10m", A.SERVING_LOW_ACCURACY)
+        .at(
+            "80m",
+            A.SERVING_LOW_ACCURACY,
+            fired(
+                A.SERVING_LOW_ACCURACY,
+                {"severity": "critical", "model": "iris", "model_version": "3"},
+                "Model iris v3 gets too many answers wrong.",
+                "Ground truth says 40% of the labelled predictions of iris version 3 over 1 hour "
+                "were wrong (accuracy floor 0.8, judged on at least 50 labels): roll back to the "
+                "previous champion.",
+            ),
+        ),
+        Case(
+            "three wrong labels cannot page anyone",
+            {LAB % "false": "0+1x3 3x86", INFO: "1x90"},
+        ).at("80m", A.SERVING_LOW_ACCURACY),
+        Case(
+            "90% accuracy stays quiet",
+            {LAB % "true": counter([(9, 90)]), LAB % "false": counter([(1, 90)]), INFO: "1x90"},
+        ).at("80m", A.SERVING_LOW_ACCURACY),
+        Case(
+            "a bad version no longer served (rolled back) stays quiet",
+            {LAB % "true": counter([(3, 90)]), LAB % "false": counter([(2, 90)]), INFO: "0x90"},
+        ).at("80m", A.SERVING_LOW_ACCURACY),
         Case(
             "a PSI of 0.35 for 30m fires the drift alert",
             {

@@ -47,6 +47,11 @@ def platform_alerts(spec: PlatformSpec) -> list[AlertRule]:
     confidence = number(t.min_prediction_confidence)
     psi = number(t.drift_psi)
     window, confidence_window = t.serving_window, t.confidence_window
+    error_rate = number(1 - Decimal(repr(t.min_accuracy)))
+    labelled = f"{m.LABELLED_PREDICTIONS.name}{{{SERVING}}}"
+    wrong = f'{m.LABELLED_PREDICTIONS.name}{{{SERVING},correct="false"}}'
+    by_version = "sum by (model, model_version)"
+    acc_window = t.accuracy_window
     window_text, confidence_text = spoken(window), spoken(confidence_window)
     max_age = int(duration_seconds(t.model_max_age))
     push_age = int(duration_seconds(t.pushgateway_job_max_age))
@@ -105,6 +110,23 @@ def platform_alerts(spec: PlatformSpec) -> list[AlertRule]:
             f"Mean confidence of {{{{ $labels.model }}}} version {{{{ $labels.model_version }}}} over {confidence_text} "
             f'is {{{{ printf "%.2f" $value }}}} (threshold {confidence}): inputs may have moved '
             "away from the training data.",
+        ),
+        AlertRule(
+            A.SERVING_LOW_ACCURACY,
+            "serving",
+            # Judged on wrong answers: a window with no wrong answer has no series, and is fine.
+            f"(\n  {by_version} (increase({wrong}[{acc_window}]))\n  /\n"
+            f"  {by_version} (increase({labelled}[{acc_window}]))\n) > {error_rate}\n"
+            f"and\n{by_version} (increase({labelled}[{acc_window}])) >= {t.min_labelled_predictions}\n"
+            # Only the version being served: a rolled-back version's bad hour is history.
+            f"and on (model, model_version)\n{by_version} ({m.MODEL_INFO.name}{{{SERVING}}} == 1)",
+            "15m",
+            cv.Severity.CRITICAL,
+            "Model {{ $labels.model }} v{{ $labels.model_version }} gets too many answers wrong.",
+            f"Ground truth says {{{{ $value | humanizePercentage }}}} of the labelled predictions of "
+            f"{{{{ $labels.model }}}} version {{{{ $labels.model_version }}}} over {spoken(acc_window)} "
+            f"were wrong (accuracy floor {number(t.min_accuracy)}, judged on at least "
+            f"{t.min_labelled_predictions} labels): roll back to the previous champion.",
         ),
         AlertRule(
             A.SERVING_FEATURE_DRIFT,

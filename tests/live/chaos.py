@@ -2,7 +2,8 @@
 
 `Chaos` wraps a trained pipeline and, before every prediction, reads a control
 file: `error` makes the prediction raise (the service answers 500), `latency
-<seconds>` makes it sleep first; no file, no fault. It is registered in MLflow
+<seconds>` makes it sleep first, `wrong` shifts every answer to another class
+(a model that is confidently wrong); no file, no fault. It is registered in MLflow
 like any version (with the training reference, so drift still works), so the
 service under test is the real one, serving a real registry version.
 """
@@ -44,9 +45,16 @@ class Chaos(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if command[:1] == ["latency"]:
             time.sleep(float(command[1]))
 
+    def _wrong(self) -> bool:
+        try:
+            return Path(self.control).read_text().split()[:1] == ["wrong"]
+        except OSError:
+            return False
+
     def predict_proba(self, x: Any) -> np.ndarray[Any, Any]:
         self._fault()
-        return np.asarray(self.model.predict_proba(x))
+        proba = np.asarray(self.model.predict_proba(x))
+        return np.roll(proba, 1, axis=1) if self._wrong() else proba
 
     def predict(self, x: Any) -> np.ndarray[Any, Any]:
         self._fault()

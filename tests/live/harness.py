@@ -118,12 +118,29 @@ class Driver:
     sent: dict[str, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _paused: threading.Event = field(default_factory=threading.Event)
+    _truth: dict[tuple[float, ...], str] = field(default_factory=dict)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def _row(self, rng: random.Random, model: str) -> list[float]:
-        base = rng.choice(IRIS)
+        index = rng.randrange(len(IRIS))
+        self._truth[tuple(IRIS[index])] = IRIS_LABELS[index]
         shift = self.shift.get(model, 0.0)
-        return [round(v + (shift if i in (0, 2) else 0.0), 3) for i, v in enumerate(base)]
+        return [round(v + (shift if i in (0, 2) else 0.0), 3) for i, v in enumerate(IRIS[index])]
+
+    def _send_feedback(self, client: httpx.Client, model: str, rows: list[list[float]],
+                       answer: httpx.Response) -> None:  # fmt: skip
+        """The product sends the true class back for half the steady model's predictions."""
+        if model != FEEDBACK_MODEL or answer.status_code != 200:
+            return
+        labels = [
+            {"prediction_id": p["prediction_id"], "label": self._truth[tuple(row)]}
+            for row, p in zip(rows, answer.json()["predictions"], strict=True)
+            if tuple(row) in self._truth
+        ]
+        if labels:
+            client.post(
+                self.urls[model].replace("/predict", "/feedback"), json={"feedback": labels}
+            )
 
     def _run(self, model: str) -> None:
         rng = random.Random(model)
@@ -141,7 +158,9 @@ class Driver:
                 else:
                     body = {"instances": [self._row(rng, model)]}
                 with contextlib.suppress(httpx.HTTPError):  # a restarting replica: metrics tell
-                    client.post(self.urls[model], json=body)
+                    answer = client.post(self.urls[model], json=body)
+                    if roll >= 0.05 and rng.random() < 0.5:
+                        self._send_feedback(client, model, body["instances"], answer)
                 self.sent[model] = self.sent.get(model, 0) + 1
                 rate = self.rates.get(model, self.rate)
                 self._stop.wait(max(0.0, 1 / rate - (time.monotonic() - started)))
@@ -165,14 +184,18 @@ class Driver:
             thread.join(15)
 
 
-def _iris() -> tuple[tuple[float, ...], ...]:
-    """The iris measurements the model was trained on: steady traffic looks like them."""
+def _iris() -> tuple[tuple[tuple[float, ...], ...], tuple[str, ...]]:
+    """The iris measurements the model was trained on (steady traffic looks like them), and
+    their true classes (what feedback reports)."""
     from sklearn.datasets import load_iris  # noqa: PLC0415
 
-    return tuple(tuple(float(v) for v in row) for row in load_iris().data)
+    data = load_iris()
+    rows = tuple(tuple(float(v) for v in row) for row in data.data)
+    return rows, tuple(str(data.target_names[t]) for t in data.target)
 
 
-IRIS = _iris()
+IRIS, IRIS_LABELS = _iris()
+FEEDBACK_MODEL = STEADY  # only its accuracy is judged: faults on the others must not move it
 
 
 @dataclass
@@ -351,6 +374,30 @@ STARTERS: dict[str, Any] = {
     "mlflow": _mlflow,
     **{f"serving-{m}": _serving(m) for m in MODELS},
 }
+
+
+def register_chaos_version(live: Live, model: str, control: Path) -> str:
+    """A new version of `model`: the champion's pipeline behind its own control file."""
+    import mlflow  # noqa: PLC0415
+    from mlflow import MlflowClient  # noqa: PLC0415
+
+    from service.reference import ARTIFACT  # noqa: PLC0415
+
+    client = MlflowClient(live.mlflow_url)
+    mlflow.set_tracking_uri(live.mlflow_url)
+    champion = client.get_model_version_by_alias(model, "champion")
+    chaos = mlflow.sklearn.load_model(f"models:/{model}/{champion.version}")
+    reference = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{ARTIFACT}")
+    mlflow.set_experiment("live-chaos")
+    with mlflow.start_run():
+        mlflow.log_dict(reference, ARTIFACT)
+        info = mlflow.sklearn.log_model(
+            Chaos(chaos.model, str(control)),
+            name="model",
+            skops_trusted_types=[f"{Chaos.__module__}.{Chaos.__qualname__}"],
+            registered_model_name=model,
+        )
+    return str(info.registered_model_version)
 
 
 def register_models(live: Live) -> None:

@@ -20,7 +20,7 @@ from mlflow import MlflowClient
 from dashboards import build_all, to_json
 from infra import conventions as cv
 from infra import health
-from service import catalog
+from service import catalog, promote
 from service.reference import ARTIFACT
 from tests import servers
 from tests.live import faults as fl
@@ -400,3 +400,50 @@ def test_an_alert_raised_while_the_receiver_is_down_is_delivered_when_it_returns
         {"integration": "webhook"},
     )
     assert failed > 0  # requests did fail first: the delivery was a retry
+
+
+def test_a_worse_model_promoted_pages_on_accuracy_and_a_rollback_clears_it(live: h.Live) -> None:
+    alert = cv.Alert.SERVING_LOW_ACCURACY.value
+    control = live.root / "chaos-worse"
+    set_fault(control, "wrong")  # this version answers every request with the wrong class
+    worse = h.register_chaos_version(live, h.STEADY, control)
+    onset = time.time()
+    args = [
+        "--tracking-uri",
+        live.mlflow_url,
+        "--model",
+        h.STEADY,
+        "--pushgateway",
+        live.pushgateway_url,
+    ]
+    assert promote.main([*args, "--version", worse, "--reason", "live test", "--who", "ci"]) == 0
+    servers.wait_until(
+        lambda: bool(live.query(
+            f'{catalog.MODEL_DEPLOYMENT.name}{{model="{h.STEADY}",model_version="{worse}",action="promote"}}'
+        )),
+        30,
+        "the deployment event in Prometheus",
+    )  # fmt: skip
+
+    def notified(status: str, since: float) -> list[Any]:
+        return [
+            (n, a) for n, a in live.sink.alerts(alert, status)
+            if a["labels"].get("model_version") == worse and n.received >= since
+        ]  # fmt: skip
+
+    servers.wait_until(lambda: bool(notified("firing", onset)), 120, f"{alert} notified")
+    note, fired = notified("firing", onset)[0]
+    assert note.receiver == "oncall"
+    assert fired["labels"]["severity"] == "critical"
+    assert fired["annotations"]["runbook_url"] == live.spec.runbook_url(alert)
+    labelled = live.query(
+        f'sum(increase({catalog.LABELLED_PREDICTIONS.name}{{model_version="{worse}"}}[1h]))'
+    )
+    assert float(labelled[0]["value"][1]) >= live.spec.alerts.min_labelled_predictions
+    print(f"worse model promoted -> {alert} notified after {note.received - onset:.1f} s")
+    rolled = time.time()
+    assert promote.main([*args, "--rollback", "--reason", "accuracy", "--who", "ci"]) == 0
+    servers.wait_until(lambda: bool(notified("resolved", rolled)), 60, f"{alert} resolved")
+    print(
+        f"rollback -> {alert} resolved after {notified('resolved', rolled)[0][0].received - rolled:.1f} s"
+    )

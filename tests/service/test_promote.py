@@ -54,6 +54,21 @@ def _run(url: str, pushgateway: str, *args: str) -> int:
     return main(["--tracking-uri", url, "--model", MODEL, "--pushgateway", pushgateway, *args])
 
 
+def test_a_version_the_training_job_promotes_can_be_rolled_back(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    folder = tmp_path_factory.mktemp("train-rollback")
+    server = servers.mlflow_server(folder / "mlflow")
+    with servers.running(server, servers.http_ok(f"{server.url}/health")):
+        assert train(server.url, MODEL, "champion", c=0.01, seed=0).promoted
+        better = train(server.url, MODEL, "champion", c=1.0, seed=0)
+        assert better.promoted
+        assert _tags(server.url, better.version)[PREVIOUS_TAG] == "1"
+        assert main(["--tracking-uri", server.url, "--model", MODEL, "--rollback",
+                     "--reason", "the new one misbehaves"]) == 0  # fmt: skip
+        assert _champion(server.url) == "1"
+
+
 def test_promoting_a_version_moves_the_alias_and_leaves_a_record(
     registry: tuple[str, str],
 ) -> None:
