@@ -1,10 +1,18 @@
-"""An in-process OTLP/HTTP receiver on 127.0.0.1: the spans and log records a service exports, decoded."""
+"""In-process OTLP receivers on 127.0.0.1: the spans and log records a service exports, decoded.
+
+`otlp_sink` takes OTLP/HTTP (traces and logs), as the serving API sends it;
+`grpc_trace_sink` takes OTLP/gRPC traces, as the collector's `otlp/tempo`
+exporter sends them: the live tests put it where Tempo would be, since Tempo
+cannot be built here (the Go module proxy lists no version of
+github.com/grafana/tempo).
+"""
 
 from __future__ import annotations
 
 import gzip
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +36,7 @@ class Span:
     parent_span_id: str
     attributes: dict[str, Any]
     service: str
+    resource: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,31 @@ class Sink:
     url: str
     spans: list[Span] = field(default_factory=list)
     logs: list[LogRecord] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_spans(self, request: ExportTraceServiceRequest) -> None:
+        spans = []
+        for rs in request.resource_spans:
+            resource = {a.key: _value(a.value) for a in rs.resource.attributes}
+            for ss in rs.scope_spans:
+                for s in ss.spans:
+                    spans.append(
+                        Span(
+                            s.name,
+                            s.trace_id.hex(),
+                            s.span_id.hex(),
+                            s.parent_span_id.hex(),
+                            {a.key: _value(a.value) for a in s.attributes},
+                            str(resource.get("service.name", "")),
+                            resource,
+                        )
+                    )
+        with self._lock:
+            self.spans.extend(spans)
+
+    def of_trace(self, trace_id: str) -> list[Span]:
+        with self._lock:
+            return [s for s in self.spans if s.trace_id == trace_id]
 
 
 def _value(v: Any) -> Any:
@@ -54,7 +88,6 @@ def _value(v: Any) -> Any:
 
 @contextmanager
 def otlp_sink() -> Iterator[Sink]:
-    lock = threading.Lock()
     sink = Sink("")
 
     class Handler(BaseHTTPRequestHandler):
@@ -65,24 +98,7 @@ def otlp_sink() -> Iterator[Sink]:
             if self.path == "/v1/logs":
                 self._logs(body)
                 return
-            request = ExportTraceServiceRequest.FromString(body)
-            spans = []
-            for rs in request.resource_spans:
-                attrs = {a.key: _value(a.value) for a in rs.resource.attributes}
-                for ss in rs.scope_spans:
-                    for s in ss.spans:
-                        spans.append(
-                            Span(
-                                s.name,
-                                s.trace_id.hex(),
-                                s.span_id.hex(),
-                                s.parent_span_id.hex(),
-                                {a.key: _value(a.value) for a in s.attributes},
-                                str(attrs.get("service.name", "")),
-                            )
-                        )
-            with lock:
-                sink.spans.extend(spans)
+            sink.add_spans(ExportTraceServiceRequest.FromString(body))
             self._answer(ExportTraceServiceResponse().SerializeToString())
 
         def _logs(self, body: bytes) -> None:
@@ -104,7 +120,7 @@ def otlp_sink() -> Iterator[Sink]:
                                 service,
                             )
                         )
-            with lock:
+            with sink._lock:
                 sink.logs.extend(records)
             self._answer(ExportLogsServiceResponse().SerializeToString())
 
@@ -127,3 +143,28 @@ def otlp_sink() -> Iterator[Sink]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def grpc_trace_sink(port: int) -> Iterator[Sink]:
+    """An OTLP/gRPC trace receiver on 127.0.0.1:`port` (its `url` is the host:port to dial)."""
+    import grpc  # noqa: PLC0415
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc  # noqa: PLC0415
+
+    sink = Sink(f"127.0.0.1:{port}")
+
+    class Service(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(  # noqa: N802 (the gRPC method's name)
+            self, request: ExportTraceServiceRequest, context: Any
+        ) -> ExportTraceServiceResponse:
+            sink.add_spans(request)
+            return ExportTraceServiceResponse()
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=4))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)  # type: ignore[no-untyped-call]
+    server.add_insecure_port(sink.url)
+    server.start()
+    try:
+        yield sink
+    finally:
+        server.stop(grace=1).wait()

@@ -1,8 +1,10 @@
-"""Where the tests find promtool, amtool, Prometheus and Alertmanager: the pinned images' versions.
+"""Where the tests find promtool, amtool, Prometheus, Alertmanager, the OpenTelemetry Collector and
+Loki: the pinned images' versions.
 
-`tools/build.sh` builds them from the Go module proxy into a cache folder keyed
-by version; PROMTOOL and AMTOOL in the environment override the paths. A
-missing tool fails the tests that need it: it is never a silent skip.
+`tools/build.sh` and `tools/telemetry/build.sh` build them from the Go module
+proxy into a cache folder keyed by version; PROMTOOL, AMTOOL, OTELCOL, LOKI (...)
+in the environment override the paths. A missing tool fails the tests that need
+it: it is never a silent skip.
 """
 
 from __future__ import annotations
@@ -54,6 +56,19 @@ def alertmanager() -> Path:
         "ALERTMANAGER",
         cache_dir() / f"alertmanager-{IMAGES['alertmanager']['tag']}" / "alertmanager",
     )
+
+
+def otelcol() -> Path:
+    """The OpenTelemetry Collector of the pinned contrib image's version, with the components the
+    rendered config names (tools/telemetry/build.sh, from its builder manifest)."""
+    return _find(
+        "OTELCOL", cache_dir() / f"otelcol-{IMAGES['otelCollector']['tag']}" / "otelcol-mlops"
+    )
+
+
+def loki() -> Path:
+    """Loki of the pinned image's version (tools/telemetry/build.sh)."""
+    return _find("LOKI", cache_dir() / f"loki-{IMAGES['loki']['tag']}" / "loki")
 
 
 def debian_promtool() -> Path:

@@ -20,7 +20,7 @@ from infra import conventions as cv
 from infra.components.workload import Build, HttpCheck, Workload, python_get, wget
 from infra.endpoints import Endpoints, resource_name
 from infra.render.alertmanager import secret_files as alertmanager_secret_files
-from infra.render.telemetry import S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV
+from infra.render.telemetry import LOKI_DATA, S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV
 from infra.spec import EmailReceiver, ObjectStorage, PlatformSpec, ServedModel
 from infra.units import duration_seconds
 
@@ -223,7 +223,7 @@ def loki(i: Inputs) -> Workload:
         args=("-config.file=/etc/loki/loki.yaml", *flags),
         files={"/etc/loki/loki.yaml": i.files[cv.LOKI_CONFIG]},
         secret_env=secret_env,
-        data_path="/loki",
+        data_path=LOKI_DATA,
         storage_size=i.spec.loki.storage.size,
         health_command=wget(port, "/ready"),
         publish={"http": port},

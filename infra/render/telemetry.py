@@ -22,6 +22,7 @@ from infra.units import duration_seconds, format_duration
 C = cv.Component
 S3_ACCESS_KEY_ENV = "S3_ACCESS_KEY_ID"
 S3_SECRET_KEY_ENV = "S3_SECRET_ACCESS_KEY"
+LOKI_DATA = "/loki"  # Loki's volume in its container (the image's own data folder)
 
 
 def _header(spec: PlatformSpec, what: str) -> str:
@@ -123,6 +124,7 @@ def _server(endpoints: Endpoints, ports: Mapping[str, int]) -> dict[str, Any]:
 def loki_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
     ports = endpoints[C.LOKI].ports
     storage = spec.loki.storage
+    data = endpoints.path(LOKI_DATA)
     common_storage: dict[str, Any]
     if storage.kind == "s3":
         s3 = _s3(storage)
@@ -137,17 +139,22 @@ def loki_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
         }
     else:
         common_storage = {
-            "filesystem": {"chunks_directory": "/loki/chunks", "rules_directory": "/loki/rules"}
+            "filesystem": {"chunks_directory": f"{data}/chunks", "rules_directory": f"{data}/rules"}
         }
+    common: dict[str, Any] = {
+        "path_prefix": data,
+        "replication_factor": 1,
+        "ring": {"kvstore": {"store": "inmemory"}},
+        "storage": common_storage,
+    }
+    if endpoints.listen_host != "0.0.0.0":
+        # Bound to one address (the live tests: 127.0.0.1), Loki must also advertise it in
+        # its ring: by default it advertises its network interface's, which nothing serves.
+        common["instance_addr"] = endpoints.listen_host
     document: dict[str, Any] = {
         "auth_enabled": False,
         "server": _server(endpoints, ports),
-        "common": {
-            "path_prefix": "/loki",
-            "replication_factor": 1,
-            "ring": {"kvstore": {"store": "inmemory"}},
-            "storage": common_storage,
-        },
+        "common": common,
         "schema_config": {
             "configs": [
                 {
@@ -165,7 +172,7 @@ def loki_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
             "volume_enabled": True,
         },
         "compactor": {
-            "working_directory": "/loki/compactor",
+            "working_directory": f"{data}/compactor",
             "retention_enabled": True,
             "delete_request_store": storage.kind,
         },

@@ -58,8 +58,11 @@ GROUP_WAIT = 1.0
 WINDOW = "20s"  # serving error ratio and latency window
 
 
-def live_spec(sink: WebhookSink, files_root: Path) -> tuple[PlatformSpec, dict[str, str]]:
-    """The live test profile of the dev stack, and the values of its secret keys."""
+def live_spec(
+    sink: WebhookSink, files_root: Path, models: tuple[str, ...] = MODELS
+) -> tuple[PlatformSpec, dict[str, str]]:
+    """The live test profile of the dev stack serving `models`, and the values of its secret
+    keys."""
     secrets = {"oncallWebhookUrl": sink.url("oncall"), "teamWebhookUrl": sink.url("team")}
     overrides = {a.value: {"for": FOR} for a in cv.Alert} | {
         cv.Alert.TARGET_DOWN.value: {"for": TARGET_DOWN_FOR}
@@ -74,7 +77,7 @@ def live_spec(sink: WebhookSink, files_root: Path) -> tuple[PlatformSpec, dict[s
                     "aliasPollInterval": "1s",
                     "resources": resources("250m", "512Mi", "1Gi"),
                 }
-                for m in MODELS
+                for m in models
             ]
         },
         "mlops:prometheus": {
@@ -526,3 +529,53 @@ def metric_value(url: str, name: str, labels: dict[str, str] | None = None) -> f
 
 
 __all__ = ["Live", "catalog", "running"]
+
+
+@dataclass(frozen=True)
+class PanelQuery:
+    where: str  # dashboard uid / panel title / refId
+    expr: str  # with the dashboard's variables substituted
+    seconds: int  # the dashboard's default time range
+
+
+def dashboard_queries(
+    spec: PlatformSpec, datasource: str, variables: dict[str, str]
+) -> Iterator[PanelQuery]:
+    """Every query of the spec's dashboards on one datasource (`prometheus`, `loki`), as
+    Grafana would send it over the dashboard's default range."""
+    import json  # noqa: PLC0415
+    import re  # noqa: PLC0415
+
+    from dashboards import build_all, to_json  # noqa: PLC0415
+
+    def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        for panel in dashboard.get("panels", []):
+            yield panel
+            yield from panel.get("panels", [])
+
+    for uid, model in build_all(spec).items():
+        dashboard = json.loads(to_json(model))
+        match = re.fullmatch(r"now-(\d+)([mhd])", dashboard["time"]["from"])
+        assert match, dashboard["time"]
+        seconds = int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        values = {
+            "version": ".+",
+            "__rate_interval": "1m",
+            "__interval": "15s",
+            "__auto": "15s",
+            "__range": f"{seconds}s",
+            "__range_s": str(seconds),
+            **variables,
+        }
+
+        def substitute(m: re.Match[str], values: dict[str, str] = values) -> str:
+            return values.get(m.group(1), m.group(0))
+
+        for panel in panels(dashboard):
+            for target in panel.get("targets") or []:
+                source = target.get("datasource") or panel.get("datasource") or {}
+                if source.get("uid") != cv.DATASOURCE_UID[datasource] or not target.get("expr"):
+                    continue
+                expr = re.sub(r"\$\{?(\w+)(?::\w+)?\}?", substitute, target["expr"])
+                yield PanelQuery(f"{uid} / {panel.get('title')} / {target.get('refId')}", expr,
+                                 seconds)  # fmt: skip

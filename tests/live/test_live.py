@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import calendar
 import json
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,6 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from dashboards import build_all, to_json
 from infra import conventions as cv
 from infra import health
 from service import catalog, promote
@@ -93,30 +91,6 @@ def test_the_health_command_passes_a_healthy_stack_and_names_a_stopped_component
         live.start("pushgateway")
 
 
-def _panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for panel in dashboard.get("panels", []):
-        yield panel
-        yield from panel.get("panels", [])
-
-
-def _substitute(expr: str, range_seconds: int) -> str:
-    values = {
-        "model": h.STEADY,
-        "version": ".+",
-        "__rate_interval": "1m",
-        "__interval": "15s",
-        "__range": f"{range_seconds}s",
-        "__range_s": str(range_seconds),
-    }
-    return re.sub(r"\$\{?(\w+)(?::\w+)?\}?", lambda m: values.get(m.group(1), m.group(0)), expr)
-
-
-def _range_seconds(dashboard: dict[str, Any]) -> int:
-    match = re.fullmatch(r"now-(\d+)([mhd])", dashboard["time"]["from"])
-    assert match, dashboard["time"]
-    return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
-
-
 def test_every_dashboard_query_returns_data_under_steady_load(live: h.Live) -> None:
     servers.wait_until(
         lambda: bool(live.query(f'{catalog.FEATURE_DRIFT_PSI.name}{{model="{h.STEADY}"}}')),
@@ -131,19 +105,11 @@ def test_every_dashboard_query_returns_data_under_steady_load(live: h.Live) -> N
     )
     empty, checked = [], 0
     now = time.time()
-    for uid, model in build_all(live.spec).items():
-        dashboard = json.loads(to_json(model))
-        seconds = _range_seconds(dashboard)
-        for panel in _panels(dashboard):
-            for target in panel.get("targets") or []:
-                source = target.get("datasource") or panel.get("datasource") or {}
-                if source.get("uid") != cv.DATASOURCE_UID["prometheus"] or not target.get("expr"):
-                    continue
-                expr = _substitute(target["expr"], seconds)
-                step = max(seconds / 250, h.SCRAPE)
-                checked += 1
-                if not live.query_range(expr, now - seconds, now, step):
-                    empty.append(f"{uid} / {panel.get('title')} / {target.get('refId')}: {expr}")
+    for query in h.dashboard_queries(live.spec, "prometheus", {"model": h.STEADY}):
+        step = max(query.seconds / 250, h.SCRAPE)
+        checked += 1
+        if not live.query_range(query.expr, now - query.seconds, now, step):
+            empty.append(f"{query.where}: {query.expr}")
     print(f"{checked} panel queries checked")
     assert checked > 40
     assert empty == [], "panels without data:\n" + "\n".join(empty)
