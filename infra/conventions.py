@@ -91,6 +91,8 @@ class Alert(StrEnum):
     PUSHGATEWAY_JOB_STALE = "PushgatewayJobStale"
     PROMETHEUS_RULE_FAILURES = "PrometheusRuleEvaluationFailures"
     ALERTMANAGER_NOTIFICATIONS_FAILING = "AlertmanagerNotificationsFailing"
+    # Always firing: its arrival at the heartbeat receiver says the alerting path works.
+    WATCHDOG = "PlatformWatchdog"
 
 
 class LogAlert(StrEnum):
@@ -98,6 +100,10 @@ class LogAlert(StrEnum):
 
     SERVING_ERROR_LOG_SPIKE = "ServingErrorLogSpike"
 
+
+# The receiver the Watchdog goes to when a stack names no heartbeat receiver: it has no
+# integration, so the alert is visible in Alertmanager and reaches nobody.
+WATCHDOG_DISCARD_RECEIVER: Final = "platform-watchdog-discard"
 
 ALERT_NAME_RE: Final = re.compile(r"^[A-Z][a-zA-Z0-9]+$")
 

@@ -578,6 +578,19 @@ class InhibitRule(Spec):
     )
 
 
+class Heartbeat(Spec):
+    """A dead man's switch: the always-firing Watchdog alert, repeated to an outside service
+    (healthchecks.io, Dead Man's Snitch, a PagerDuty heartbeat...) that raises the alarm when
+    the repeats stop, which is the one failure the platform cannot report itself."""
+
+    receiver: Name = Field(description="The declared receiver the Watchdog is sent to.")
+    interval: Duration = Field(
+        default="1m",
+        description="How often the Watchdog is repeated; the outside service's period should "
+        "be a few of these.",
+    )
+
+
 class Alertmanager(Spec):
     replicas: int = Field(
         default=1, ge=1, le=5, description="Replicas; more than one forms an HA cluster."
@@ -596,6 +609,11 @@ class Alertmanager(Spec):
     inhibit_rules: tuple[InhibitRule, ...] = Field(
         default=(), description="Alerts that mute other alerts."
     )
+    heartbeat: Heartbeat | None = Field(
+        default=None,
+        description="Where the always-firing Watchdog alert goes, so that an outside service "
+        "notices when alerting itself is down; unset, it goes nowhere.",
+    )
 
     @model_validator(mode="after")
     def _routing_is_consistent(self) -> Self:
@@ -603,6 +621,16 @@ class Alertmanager(Spec):
         dupes = sorted(n for n, c in Counter(names).items() if c > 1)
         if dupes:
             raise ValueError(f"receiver names must be unique; repeated: {', '.join(dupes)}")
+        if cv.WATCHDOG_DISCARD_RECEIVER in names:
+            raise ValueError(
+                f"receivers: {cv.WATCHDOG_DISCARD_RECEIVER!r} is reserved for the Watchdog; "
+                "use another name"
+            )
+        if self.heartbeat is not None and self.heartbeat.receiver not in names:
+            raise ValueError(
+                f"heartbeat.receiver: {self.heartbeat.receiver!r} is not a declared receiver; "
+                f"declared: {', '.join(names)}"
+            )
         if self.route.receiver is None:
             raise ValueError("route.receiver: the root route must name a receiver")
         if self.route.matchers:
@@ -967,6 +995,18 @@ class PlatformSpec(Spec):
                     f"alertOverrides.{alert}.severity: {override.severity.value!r} is not allowed here; "
                     f"use one of {', '.join(s.value for s in allowed)}"
                 )
+        watchdog = self.alert_override(cv.Alert.WATCHDOG)
+        if self.alertmanager.heartbeat is not None and watchdog.disabled:
+            raise ValueError(
+                f"alertOverrides.{cv.Alert.WATCHDOG.value}.disabled: the heartbeat receiver "
+                f"{self.alertmanager.heartbeat.receiver!r} expects it; unset "
+                "alertmanager.heartbeat too, or keep the Watchdog"
+            )
+        if watchdog.for_ is not None or watchdog.severity is not None:
+            raise ValueError(
+                f"alertOverrides.{cv.Alert.WATCHDOG.value}: only `disabled` applies to the "
+                "Watchdog (it fires always, and is routed by name)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -101,3 +101,25 @@ def test_amtool_route_test_fails_when_the_expected_receiver_is_wrong(
         ]
     )
     assert result.returncode != 0
+
+
+WATCHDOG_RECEIVER = {
+    "dev": cv.WATCHDOG_DISCARD_RECEIVER,
+    "staging": cv.WATCHDOG_DISCARD_RECEIVER,
+    "prod": "heartbeat",  # its dead man's switch
+}
+
+
+def test_the_watchdog_reaches_only_the_heartbeat_receiver(
+    stack: str, rendered: dict[str, Path], amtool: Path
+) -> None:
+    """Whatever severity routes say, the always-firing Watchdog goes to the heartbeat (or
+    nowhere): it must never page anyone or fill a team channel."""
+    config = rendered[stack] / cv.ALERTMANAGER_CONFIG
+    result = run(
+        [amtool, "config", "routes", "test", f"--config.file={config}",
+         f"--verify.receivers={WATCHDOG_RECEIVER[stack]}",
+         f"alertname={cv.Alert.WATCHDOG.value}", "severity=info"]
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == WATCHDOG_RECEIVER[stack]

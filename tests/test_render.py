@@ -191,7 +191,21 @@ def test_alertmanager_reads_every_receiver_secret_from_a_mounted_file(
         receivers["ml-team-email"]["email_configs"][0]["auth_password_file"]
         == "/etc/alertmanager/secrets/ml-team-email-password"
     )
-    assert am["route"]["routes"][0] == {
+    assert (
+        receivers["heartbeat"]["webhook_configs"][0]["url_file"]
+        == "/etc/alertmanager/secrets/heartbeat-url"
+    )
+    watchdog, oncall = am["route"]["routes"][:2]
+    # First, so no severity route takes it; repeated as often as the outside check expects.
+    assert watchdog == {
+        "receiver": "heartbeat",
+        "matchers": ['alertname="PlatformWatchdog"'],
+        "group_by": ["alertname"],
+        "group_wait": "0s",
+        "group_interval": "1m",
+        "repeat_interval": "1m",
+    }
+    assert oncall == {
         "receiver": "ml-oncall",
         "matchers": ['severity=~"critical|page"'],
         "continue": True,
@@ -206,6 +220,7 @@ def test_secret_values_never_reach_rendered_files_or_output(
         "mlops:pagerdutyRoutingKey": "PDKEY-0123456789abcdef",
         "mlops:slackWebhookUrl": "https://hooks.slack.com/services/T0/B0/SLACKSECRET42",
         "mlops:smtpPassword": "smtp-hunter2-secret",
+        "mlops:heartbeatUrl": "https://hc-ping.example.com/HEARTBEATSECRET7",
         "mlops:lokiS3Secret": "LOKIS3SECRETKEY",
         "mlops:rwPassword": "REMOTEWRITEPASSWORD",
     }

@@ -548,6 +548,35 @@ INVALID: list[tuple[str, dict[str, Any], set[str], str]] = [
         r"alertOverrides.ServingFeatureDrift.for: 'soon' is not a duration",
     ),
     (
+        "heartbeat to an undeclared receiver",
+        _dev(
+            alertmanager=_am([{"name": "quiet", "kind": "discard"}], heartbeat={"receiver": "hc"})
+        ),
+        set(),
+        r"mlops:alertmanager: heartbeat.receiver: 'hc' is not a declared receiver; declared: quiet",
+    ),
+    (
+        "a receiver named like the Watchdog's own",
+        _dev(alertmanager=_am([{"name": "platform-watchdog-discard", "kind": "discard"}])),
+        set(),
+        r"receivers: 'platform-watchdog-discard' is reserved for the Watchdog; use another name",
+    ),
+    (
+        "heartbeat with the Watchdog disabled",
+        _dev(
+            alertmanager=_am([{"name": "hc", "kind": "discard"}], heartbeat={"receiver": "hc"}),
+            alertOverrides={"PlatformWatchdog": {"disabled": True}},
+        ),
+        set(),
+        r"alertOverrides.PlatformWatchdog.disabled: the heartbeat receiver 'hc' expects it",
+    ),
+    (
+        "a for on the always-firing Watchdog",
+        _dev(alertOverrides={"PlatformWatchdog": {"for": "5m"}}),
+        set(),
+        r"alertOverrides.PlatformWatchdog: only `disabled` applies to the Watchdog",
+    ),
+    (
         "runbook pattern without placeholder",
         _dev(runbookUrlPattern="https://runbooks.example.com/"),
         set(),

@@ -118,11 +118,35 @@ def secret_files(spec: PlatformSpec) -> dict[str, str]:
     return files
 
 
+def _watchdog_route(spec: PlatformSpec) -> dict[str, Any] | None:
+    """The Watchdog's route, first under the root so no other route takes it: to the heartbeat
+    receiver, repeated every interval, or (no heartbeat) to a receiver without integrations."""
+    if spec.alert_override(cv.Alert.WATCHDOG).disabled:
+        return None
+    heartbeat = spec.alertmanager.heartbeat
+    route: dict[str, Any] = {
+        "receiver": heartbeat.receiver if heartbeat else cv.WATCHDOG_DISCARD_RECEIVER,
+        "matchers": [f'alertname="{cv.Alert.WATCHDOG.value}"'],
+        "group_by": ["alertname"],
+        "group_wait": "0s",
+    }
+    if heartbeat:
+        route |= {"group_interval": heartbeat.interval, "repeat_interval": heartbeat.interval}
+    return route
+
+
 def alertmanager_config(spec: PlatformSpec, endpoints: Endpoints | None = None) -> str:
     am = spec.alertmanager
+    route = _route(am.route)
+    receivers = [_receiver(r, endpoints.files_root if endpoints else "") for r in am.receivers]
+    watchdog = _watchdog_route(spec)
+    if watchdog is not None:
+        route["routes"] = [watchdog, *route.get("routes", [])]
+        if am.heartbeat is None:
+            receivers.append({"name": cv.WATCHDOG_DISCARD_RECEIVER})
     document: dict[str, Any] = {
         "global": {"resolve_timeout": am.resolve_timeout},
-        "route": _route(am.route),
+        "route": route,
         "inhibit_rules": [
             {
                 "source_matchers": list(rule.source_matchers),
@@ -131,9 +155,7 @@ def alertmanager_config(spec: PlatformSpec, endpoints: Endpoints | None = None) 
             }
             for rule in am.inhibit_rules
         ],
-        "receivers": [
-            _receiver(r, endpoints.files_root if endpoints else "") for r in am.receivers
-        ],
+        "receivers": receivers,
     }
     return dump(
         document,

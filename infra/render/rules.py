@@ -193,6 +193,17 @@ def platform_alerts(spec: PlatformSpec) -> list[AlertRule]:
             "{{ $value | humanizePercentage }} of {{ $labels.integration }} notifications from "
             "{{ $labels.instance }} failed over 5 minutes: people are not being told about alerts.",
         ),
+        AlertRule(
+            A.WATCHDOG,
+            "platform",
+            "vector(1)",
+            None,
+            cv.Severity.INFO,
+            "Alerting works: this alert always fires.",
+            "Prometheus evaluates rules and Alertmanager delivers them. The heartbeat receiver "
+            "hears this alert every few minutes; when it stops, the alerting path is broken and "
+            "no other alert can reach anyone.",
+        ),
     ]
 
 

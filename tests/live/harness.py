@@ -56,15 +56,27 @@ FOR = "5s"  # `for` of every platform alert in the live profile...
 TARGET_DOWN_FOR = "30s"  # ...but restarts of a few seconds are not outages
 GROUP_WAIT = 1.0
 WINDOW = "20s"  # serving error ratio and latency window
+HEARTBEAT = "2s"  # how often the Watchdog reaches the heartbeat sink
 
 
 def live_spec(
-    sink: WebhookSink, files_root: Path, models: tuple[str, ...] = MODELS
+    sink: WebhookSink,
+    files_root: Path,
+    models: tuple[str, ...] = MODELS,
+    heartbeat: WebhookSink | None = None,
 ) -> tuple[PlatformSpec, dict[str, str]]:
     """The live test profile of the dev stack serving `models`, and the values of its secret
-    keys."""
+    keys. With a `heartbeat` sink, the Watchdog goes there every HEARTBEAT."""
     secrets = {"oncallWebhookUrl": sink.url("oncall"), "teamWebhookUrl": sink.url("team")}
-    overrides = {a.value: {"for": FOR} for a in cv.Alert} | {
+    receivers: list[dict[str, Any]] = [
+        {"name": "oncall", "kind": "webhook", "urlSecret": "oncallWebhookUrl"},
+        {"name": "team", "kind": "webhook", "urlSecret": "teamWebhookUrl"},
+    ]
+    if heartbeat is not None:
+        secrets["heartbeatWebhookUrl"] = heartbeat.url("heartbeat")
+        receivers.append({"name": "heartbeat", "kind": "webhook",
+                          "urlSecret": "heartbeatWebhookUrl", "sendResolved": False})  # fmt: skip
+    overrides = {a.value: {"for": FOR} for a in cv.Alert if a is not cv.Alert.WATCHDOG} | {
         cv.Alert.TARGET_DOWN.value: {"for": TARGET_DOWN_FOR}
     }
     values: dict[str, Any] = {
@@ -87,10 +99,7 @@ def live_spec(
             "retentionTime": "1d",
         },
         "mlops:alertmanager": {
-            "receivers": [
-                {"name": "oncall", "kind": "webhook", "urlSecret": "oncallWebhookUrl"},
-                {"name": "team", "kind": "webhook", "urlSecret": "teamWebhookUrl"},
-            ],
+            "receivers": receivers,
             "route": {
                 "receiver": "team",
                 "groupBy": ["alertname", "model", "sloth_slo"],
@@ -100,6 +109,9 @@ def live_spec(
                 "routes": [{"receiver": "oncall", "matchers": ['severity=~"critical|page"']}],
             },
             "resolveTimeout": "1m",
+            **(
+                {"heartbeat": {"receiver": "heartbeat", "interval": HEARTBEAT}} if heartbeat else {}
+            ),
         },
         "mlops:alerts": {"servingWindow": WINDOW, "confidenceWindow": "30s"},
         "mlops:alertOverrides": overrides,
@@ -207,6 +219,7 @@ class Live:
     spec: PlatformSpec
     endpoints: ep.Endpoints
     sink: WebhookSink
+    heartbeat: WebhookSink  # the outside dead man's switch, on its own port
     procs: dict[str, servers.Server]
     control: dict[str, Path]
     driver: Driver
@@ -249,9 +262,11 @@ class Live:
         return list(answer["data"]["result"])
 
     def firing(self) -> list[dict[str, Any]]:
-        """Alerts firing in Prometheus now (pending ones left out)."""
+        """Alerts firing in Prometheus now (pending ones left out), but the Watchdog, which
+        always fires."""
         answer = httpx.get(f"{self.prometheus_url}/api/v1/alerts", timeout=10).json()
-        return [a for a in answer["data"]["alerts"] if a["state"] == "firing"]
+        return [a for a in answer["data"]["alerts"] if a["state"] == "firing"
+                and a["labels"]["alertname"] != cv.Alert.WATCHDOG.value]  # fmt: skip
 
     def start(self, name: str) -> servers.Server:
         """(Re)start one component on its port and data folder; returns once it is ready."""
@@ -458,8 +473,11 @@ def running(root: Path, rate: float = 8.0) -> Iterator[Live]:
         sink = WebhookSink(servers.free_port())
         sink.start()
         stack.callback(sink.stop)
+        heartbeat = WebhookSink(servers.free_port())
+        heartbeat.start()
+        stack.callback(heartbeat.stop)
         files_root = root / "files"
-        spec, secrets = live_spec(sink, files_root)
+        spec, secrets = live_spec(sink, files_root, heartbeat=heartbeat)
         ports = _ports()
         endpoints = ep.local(
             ports, {m: servers.free_port() for m in MODELS}, files_root=str(files_root)
@@ -483,7 +501,7 @@ def running(root: Path, rate: float = 8.0) -> Iterator[Live]:
         urls = {m: f"{endpoints.serving[m].url()}/predict" for m in MODELS}
         # The drift model gets more traffic: its 600-row window turns over in about 25 s.
         driver = Driver(urls, rate, rates={DRIFT: 3 * rate})
-        live = Live(root, spec, endpoints, sink, {}, control, driver, stack)
+        live = Live(root, spec, endpoints, sink, heartbeat, {}, control, driver, stack)
 
         def stop_all() -> None:
             for process in live.procs.values():

@@ -5,6 +5,7 @@ does its data survive restarts? One stack serves every test, in the order writte
 from __future__ import annotations
 
 import calendar
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from mlflow import MlflowClient
 
 from infra import conventions as cv
 from infra import health
+from infra.units import duration_seconds
 from service import catalog, promote
 from service.reference import ARTIFACT
 from tests import servers
@@ -63,6 +65,22 @@ def test_every_target_is_up_and_no_rule_evaluation_fails_after_warm_up(live: h.L
     failures = live.query("sum(prometheus_rule_evaluation_failures_total)")
     assert float(failures[0]["value"][1]) == 0
     assert live.firing() == [], "alerts fire under steady load"
+
+
+def test_the_watchdog_reaches_the_heartbeat_every_interval_and_nobody_else(live: h.Live) -> None:
+    watchdog = cv.Alert.WATCHDOG.value
+    servers.wait_until(lambda: len(live.heartbeat.alerts(watchdog)) >= 5, 60, "five heartbeats")
+    times = sorted(n.received for n, _ in live.heartbeat.alerts(watchdog))
+    gaps = sorted(b - a for a, b in itertools.pairwise(times))
+    interval = duration_seconds(h.HEARTBEAT)
+    median = gaps[len(gaps) // 2]
+    print(f"heartbeat every {median:.2f}s (median of {len(gaps)} gaps; configured {h.HEARTBEAT})")
+    assert interval / 2 <= median <= interval * 2
+    # Only the Watchdog goes there, and it goes nowhere else (no page, no team message).
+    assert {a["labels"]["alertname"] for n in live.heartbeat.notifications for a in n.alerts} == {
+        watchdog
+    }
+    assert live.sink.alerts(watchdog) == []
 
 
 def test_the_health_command_passes_a_healthy_stack_and_names_a_stopped_component(
