@@ -586,9 +586,18 @@ class Heartbeat(Spec):
     receiver: Name = Field(description="The declared receiver the Watchdog is sent to.")
     interval: Duration = Field(
         default="1m",
-        description="How often the Watchdog is repeated; the outside service's period should "
-        "be a few of these.",
+        description="How often the Watchdog is repeated (at least 4s); the outside service's "
+        "period should be a few of these.",
     )
+
+    @field_validator("interval")
+    @classmethod
+    def _long_enough(cls, interval: str) -> str:
+        if duration_seconds(interval) < 4:
+            raise ValueError(
+                f"{interval!r} is shorter than 4s: Alertmanager would repeat it on every tick"
+            )
+        return interval
 
 
 class Alertmanager(Spec):

@@ -196,14 +196,15 @@ def test_alertmanager_reads_every_receiver_secret_from_a_mounted_file(
         == "/etc/alertmanager/secrets/heartbeat-url"
     )
     watchdog, oncall = am["route"]["routes"][:2]
-    # First, so no severity route takes it; repeated as often as the outside check expects.
+    # First, so no severity route takes it. Repeated at most a minute apart: a send happens at a
+    # group_interval tick once more than repeat_interval has passed (equal values: 2 minutes).
     assert watchdog == {
         "receiver": "heartbeat",
         "matchers": ['alertname="PlatformWatchdog"'],
         "group_by": ["alertname"],
         "group_wait": "0s",
-        "group_interval": "1m",
-        "repeat_interval": "1m",
+        "group_interval": "15s",
+        "repeat_interval": "45s",
     }
     assert oncall == {
         "receiver": "ml-oncall",

@@ -556,6 +556,16 @@ INVALID: list[tuple[str, dict[str, Any], set[str], str]] = [
         r"mlops:alertmanager: heartbeat.receiver: 'hc' is not a declared receiver; declared: quiet",
     ),
     (
+        "a heartbeat more often than Alertmanager's ticks",
+        _dev(
+            alertmanager=_am(
+                [{"name": "hc", "kind": "discard"}], heartbeat={"receiver": "hc", "interval": "2s"}
+            ),
+        ),
+        set(),
+        r"mlops:alertmanager.heartbeat.interval: '2s' is shorter than 4s",
+    ),
+    (
         "a receiver named like the Watchdog's own",
         _dev(alertmanager=_am([{"name": "platform-watchdog-discard", "kind": "discard"}])),
         set(),

@@ -56,7 +56,7 @@ FOR = "5s"  # `for` of every platform alert in the live profile...
 TARGET_DOWN_FOR = "30s"  # ...but restarts of a few seconds are not outages
 GROUP_WAIT = 1.0
 WINDOW = "20s"  # serving error ratio and latency window
-HEARTBEAT = "2s"  # how often the Watchdog reaches the heartbeat sink
+HEARTBEAT = "4s"  # how often the Watchdog reaches the heartbeat sink
 
 
 def live_spec(

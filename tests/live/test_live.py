@@ -67,22 +67,6 @@ def test_every_target_is_up_and_no_rule_evaluation_fails_after_warm_up(live: h.L
     assert live.firing() == [], "alerts fire under steady load"
 
 
-def test_the_watchdog_reaches_the_heartbeat_every_interval_and_nobody_else(live: h.Live) -> None:
-    watchdog = cv.Alert.WATCHDOG.value
-    servers.wait_until(lambda: len(live.heartbeat.alerts(watchdog)) >= 5, 60, "five heartbeats")
-    times = sorted(n.received for n, _ in live.heartbeat.alerts(watchdog))
-    gaps = sorted(b - a for a, b in itertools.pairwise(times))
-    interval = duration_seconds(h.HEARTBEAT)
-    median = gaps[len(gaps) // 2]
-    print(f"heartbeat every {median:.2f}s (median of {len(gaps)} gaps; configured {h.HEARTBEAT})")
-    assert interval / 2 <= median <= interval * 2
-    # Only the Watchdog goes there, and it goes nowhere else (no page, no team message).
-    assert {a["labels"]["alertname"] for n in live.heartbeat.notifications for a in n.alerts} == {
-        watchdog
-    }
-    assert live.sink.alerts(watchdog) == []
-
-
 def test_the_health_command_passes_a_healthy_stack_and_names_a_stopped_component(
     live: h.Live, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -131,6 +115,24 @@ def test_every_dashboard_query_returns_data_under_steady_load(live: h.Live) -> N
     print(f"{checked} panel queries checked")
     assert checked > 40
     assert empty == [], "panels without data:\n" + "\n".join(empty)
+
+
+def test_the_watchdog_reaches_the_heartbeat_every_interval_and_nobody_else(live: h.Live) -> None:
+    """The dead man's switch: an outside check expects the Watchdog at least every interval.
+    (Prometheus hands a new alert to Alertmanager within its resend delay of a start, 1m.)"""
+    watchdog = cv.Alert.WATCHDOG.value
+    servers.wait_until(lambda: len(live.heartbeat.alerts(watchdog)) >= 6, 120, "six heartbeats")
+    times = sorted(n.received for n, _ in live.heartbeat.alerts(watchdog))
+    gaps = sorted(b - a for a, b in itertools.pairwise(times))
+    interval = float(duration_seconds(h.HEARTBEAT))
+    print(f"heartbeat gaps {gaps[0]:.2f}-{gaps[-1]:.2f}s over {len(gaps)} (interval {h.HEARTBEAT})")
+    assert gaps[-1] <= interval + 1  # never later than the outside check expects...
+    assert gaps[0] >= interval / 2  # ...and not on every tick
+    # Only the Watchdog goes there, and it goes nowhere else (no page, no team message).
+    assert {a["labels"]["alertname"] for n in live.heartbeat.notifications for a in n.alerts} == {
+        watchdog
+    }
+    assert live.sink.alerts(watchdog) == []
 
 
 def test_a_total_outage_pages_on_the_availability_slo_and_its_rules_agree_with_the_service(
