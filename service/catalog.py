@@ -167,7 +167,8 @@ FEEDBACK_PENDING = Metric(
 FEATURE_DRIFT_PSI = Metric(
     "mlops_feature_drift_psi",
     Kind.GAUGE,
-    "Population stability index of one input feature: recent window against the training reference.",
+    "Population stability index of one input feature: recent window against the training reference "
+    "(NaN after a version change until the new version has enough rows).",
     ("model", "feature"),
     Source.SERVING,
 )

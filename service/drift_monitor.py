@@ -9,6 +9,7 @@ gauge per feature, and, when configured, writes the rows for the drift job.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -45,6 +46,7 @@ class DriftMonitor(Worker):
         self._pending: deque[tuple[str, np.ndarray[Any, Any]]] = deque(maxlen=10_000)
         self._rows: deque[np.ndarray[Any, Any]] = deque(maxlen=window)
         self._version: str | None = None
+        self._scored: tuple[str, ...] = ()  # features whose score is on the gauge
         self._writer = InputsWriter(inputs_dir, model) if inputs_dir else None
 
     def record(self, version: str, batch: np.ndarray[Any, Any]) -> None:
@@ -64,6 +66,8 @@ class DriftMonitor(Worker):
             return {}
         if loaded.version != self._version:
             self._rows.clear()  # a new version has a new reference: judge it on its own inputs
+            if self._version is not None:
+                self._withdraw_scores()
             self._version = loaded.version
         for version, batch in drained:
             if version == loaded.version:
@@ -77,7 +81,16 @@ class DriftMonitor(Worker):
             ml_metrics.FEATURE_DRIFT.labels(model=self.model, feature=feature.name).set(
                 scores[feature.name]
             )
+        self._scored = tuple(scores)
         return scores
+
+    def _withdraw_scores(self) -> None:
+        """The previous version's scores judged other inputs against another reference: a
+        drift alert on them would outlive a rollback. NaN ("not judged yet") until the new
+        version has enough rows of its own; `> threshold` is false on NaN."""
+        for feature in self._scored:
+            ml_metrics.FEATURE_DRIFT.labels(model=self.model, feature=feature).set(math.nan)
+        self._scored = ()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -41,7 +41,9 @@ FEATURE_DRIFT = Gauge(
     c.FEATURE_DRIFT_PSI.name,
     c.FEATURE_DRIFT_PSI.help,
     c.FEATURE_DRIFT_PSI.labels,
-    multiprocess_mode="livemax",
+    # The latest judgement wins: a worker that moved to a new version withdraws the old
+    # version's score (NaN), which `max` across workers would order arbitrarily.
+    multiprocess_mode="livemostrecent",
 )
 
 FEEDBACK = Counter(c.FEEDBACK.name.removesuffix("_total"), c.FEEDBACK.help, c.FEEDBACK.labels)
