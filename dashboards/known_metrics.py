@@ -31,6 +31,8 @@ KNOWN_METRICS: Final[MappingProxyType[str, str]] = MappingProxyType(
         "(prometheus/alertmanager notify/notify.go)",
         "alertmanager_alerts": "Alertmanager alert store, by state "
         "(prometheus/alertmanager provider/mem/mem.go)",
+        "ALERTS": "Prometheus rule manager, one series per pending or firing alert "
+        "(prometheus/prometheus rules/alerting.go)",
         "push_time_seconds": "Pushgateway, last successful push of each group "
         "(prometheus/pushgateway storage/diskmetricstore.go)",
         "push_failure_time_seconds": "Pushgateway, last failed push of each group "

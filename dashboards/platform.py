@@ -153,10 +153,32 @@ def active_alerts() -> timeseries.Panel:
         p.timeseries_panel(
             "Alerts in Alertmanager",
             "Alerts Alertmanager holds, by state (active, suppressed by silences or "
-            "inhibitions, unprocessed).",
+            "inhibitions, unprocessed); the Watchdog is always one of the active.",
             p.COUNT,
         )
     ).with_target(p.prom(f"sum by (state) (alertmanager_alerts{{{ALERTMANAGER}}})", "{{state}}"))
+
+
+def watchdog() -> stat.Panel:
+    name = cv.Alert.WATCHDOG.value
+    return (
+        p.stat_panel(
+            "Watchdog",
+            f"1 while {name}, which always fires, is firing: Prometheus evaluates its rules. "
+            "The stack's heartbeat receiver (a dead man's switch outside the platform) hears "
+            "it too; 0 means no alert can fire.",
+            p.NO_UNIT,
+        )
+        .span(p.HALF)
+        .thresholds(p.thresholds(p.RED, (1, p.GREEN)))
+        .with_target(
+            p.prom(
+                f'count(ALERTS{{alertname="{name}", alertstate="firing"}}) or vector(0)',
+                "firing",
+                instant=True,
+            )
+        )
+    )
 
 
 def job_freshness(spec: PlatformSpec) -> stat.Panel:
@@ -177,7 +199,8 @@ def job_freshness(spec: PlatformSpec) -> stat.Panel:
 
 
 def platform_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
-    return (
+    watchdog_off = spec.alert_override(cv.Alert.WATCHDOG).disabled
+    board = (
         p.base(
             UID,
             "Platform health",
@@ -198,7 +221,8 @@ def platform_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
         .with_row(p.row("Alertmanager"))
         .with_panel(notifications())
         .with_panel(notification_failures())
-        .with_panel(active_alerts().span(p.FULL))
-        .with_row(p.row("Pushgateway"))
-        .with_panel(job_freshness(spec))
+        .with_panel(active_alerts().span(p.FULL if watchdog_off else p.HALF))
     )
+    if not watchdog_off:
+        board = board.with_panel(watchdog())
+    return board.with_row(p.row("Pushgateway")).with_panel(job_freshness(spec))
