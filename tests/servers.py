@@ -8,6 +8,7 @@ output goes to a log file that failing tests quote.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,10 +25,39 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+_HANDED_OUT: set[int] = set()
+_RANDOM = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port that nothing listens on, for a server a test starts later.
+
+    Chosen below the kernel's ephemeral range: a port from that range (what binding to
+    port 0 returns) can be taken, before the server binds it, by the local end of any
+    outgoing connection (the training job talking to MLflow, say). Never the same port
+    twice in one test run."""
+    low, _ = _ephemeral_range()
+    start = max(1024, low - 12000)
+    for _ in range(1000):
+        port = _RANDOM.randrange(start, low)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port between {start} and {low}")
 
 
 @dataclass
