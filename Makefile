@@ -18,7 +18,7 @@ system-deps: ## Install Debian's Prometheus, Alertmanager and Pushgateway if mis
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-tools: ## Build promtool, amtool, Prometheus, Alertmanager, the OTel Collector, Loki and the Pulumi engine from the Go proxy (cached)
+tools: ## Build promtool, amtool, Prometheus, Alertmanager, the OTel Collector, Jaeger and the Pulumi engine from the Go proxy (cached)
 	bash tools/build.sh
 	bash tools/telemetry/build.sh
 	bash tools/engine/build.sh

@@ -1,10 +1,12 @@
-"""In-process OTLP receivers on 127.0.0.1: the spans and log records a service exports, decoded.
+"""An in-process OTLP/HTTP receiver on 127.0.0.1: the spans and log records a sender exports,
+decoded.
 
-`otlp_sink` takes OTLP/HTTP (traces and logs), as the serving API sends it;
-`grpc_trace_sink` takes OTLP/gRPC traces, as the collector's `otlp/tempo`
-exporter sends them: the live tests put it where Tempo would be, since Tempo
-cannot be built here (the Go module proxy lists no version of
-github.com/grafana/tempo).
+It takes protobuf requests, gzip or not, on `<prefix>/v1/traces` and `<prefix>/v1/logs` and
+answers 404 to any other path, so a sender configured with the wrong path fails visibly. The
+service tests point the serving API at it; the live tests put it on Loki's port with the
+prefix `/otlp` (Loki's OTLP ingestion route, where the collector's `otlphttp/loki` exporter
+posts), since Loki is AGPL-3.0 and never run here (tests/loki_standin.py models what Loki
+would index from each record).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import gzip
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,6 +48,11 @@ class LogRecord:
     severity: str
     attributes: dict[str, Any]
     service: str
+    resource: dict[str, Any] = field(default_factory=dict)
+    scope: str = ""
+    severity_number: int = 0
+    time_ns: int = 0  # the record's time, or when it was observed when the sender set none
+    flags: int = 0
 
 
 @dataclass
@@ -54,6 +60,7 @@ class Sink:
     url: str
     spans: list[Span] = field(default_factory=list)
     logs: list[LogRecord] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # paths answered 404
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_spans(self, request: ExportTraceServiceRequest) -> None:
@@ -76,9 +83,41 @@ class Sink:
         with self._lock:
             self.spans.extend(spans)
 
+    def add_logs(self, request: ExportLogsServiceRequest) -> None:
+        records = []
+        for rl in request.resource_logs:
+            resource = {a.key: _value(a.value) for a in rl.resource.attributes}
+            for sl in rl.scope_logs:
+                for r in sl.log_records:
+                    records.append(
+                        LogRecord(
+                            str(_value(r.body)),
+                            r.trace_id.hex(),
+                            r.span_id.hex(),
+                            r.severity_text,
+                            {a.key: _value(a.value) for a in r.attributes},
+                            str(resource.get("service.name", "")),
+                            resource,
+                            sl.scope.name,
+                            r.severity_number,
+                            r.time_unix_nano or r.observed_time_unix_nano,
+                            r.flags,
+                        )
+                    )
+        with self._lock:
+            self.logs.extend(records)
+
     def of_trace(self, trace_id: str) -> list[Span]:
         with self._lock:
             return [s for s in self.spans if s.trace_id == trace_id]
+
+    def logs_of_trace(self, trace_id: str) -> list[LogRecord]:
+        with self._lock:
+            return [r for r in self.logs if r.trace_id == trace_id]
+
+    def all_logs(self) -> list[LogRecord]:
+        with self._lock:
+            return list(self.logs)
 
 
 def _value(v: Any) -> Any:
@@ -87,7 +126,8 @@ def _value(v: Any) -> Any:
 
 
 @contextmanager
-def otlp_sink() -> Iterator[Sink]:
+def otlp_sink(port: int = 0, prefix: str = "") -> Iterator[Sink]:
+    """Serve on 127.0.0.1:`port` (0: any free port); the sink's `url` is the traces URL."""
     sink = Sink("")
 
     class Handler(BaseHTTPRequestHandler):
@@ -95,34 +135,16 @@ def otlp_sink() -> Iterator[Sink]:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
-            if self.path == "/v1/logs":
-                self._logs(body)
-                return
-            sink.add_spans(ExportTraceServiceRequest.FromString(body))
-            self._answer(ExportTraceServiceResponse().SerializeToString())
-
-        def _logs(self, body: bytes) -> None:
-            request = ExportLogsServiceRequest.FromString(body)
-            records = []
-            for rl in request.resource_logs:
-                service = str(
-                    {a.key: _value(a.value) for a in rl.resource.attributes}.get("service.name", "")
-                )
-                for sl in rl.scope_logs:
-                    for r in sl.log_records:
-                        records.append(
-                            LogRecord(
-                                str(_value(r.body)),
-                                r.trace_id.hex(),
-                                r.span_id.hex(),
-                                r.severity_text,
-                                {a.key: _value(a.value) for a in r.attributes},
-                                service,
-                            )
-                        )
-            with sink._lock:
-                sink.logs.extend(records)
-            self._answer(ExportLogsServiceResponse().SerializeToString())
+            if self.path == f"{prefix}/v1/logs":
+                sink.add_logs(ExportLogsServiceRequest.FromString(body))
+                self._answer(ExportLogsServiceResponse().SerializeToString())
+            elif self.path == f"{prefix}/v1/traces":
+                sink.add_spans(ExportTraceServiceRequest.FromString(body))
+                self._answer(ExportTraceServiceResponse().SerializeToString())
+            else:
+                with sink._lock:
+                    sink.refused.append(self.path)
+                self.send_error(404, f"no OTLP route {self.path}")
 
         def _answer(self, payload: bytes) -> None:
             self.send_response(200)
@@ -134,8 +156,8 @@ def otlp_sink() -> Iterator[Sink]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    sink.url = f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    sink.url = f"http://127.0.0.1:{server.server_address[1]}{prefix}/v1/traces"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -143,28 +165,3 @@ def otlp_sink() -> Iterator[Sink]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@contextmanager
-def grpc_trace_sink(port: int) -> Iterator[Sink]:
-    """An OTLP/gRPC trace receiver on 127.0.0.1:`port` (its `url` is the host:port to dial)."""
-    import grpc  # noqa: PLC0415
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc  # noqa: PLC0415
-
-    sink = Sink(f"127.0.0.1:{port}")
-
-    class Service(trace_service_pb2_grpc.TraceServiceServicer):
-        def Export(  # noqa: N802 (the gRPC method's name)
-            self, request: ExportTraceServiceRequest, context: Any
-        ) -> ExportTraceServiceResponse:
-            sink.add_spans(request)
-            return ExportTraceServiceResponse()
-
-    server = grpc.server(ThreadPoolExecutor(max_workers=4))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)  # type: ignore[no-untyped-call]
-    server.add_insecure_port(sink.url)
-    server.start()
-    try:
-        yield sink
-    finally:
-        server.stop(grace=1).wait()

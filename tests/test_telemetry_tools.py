@@ -1,48 +1,25 @@
-"""The rendered collector and Loki configs of every stack, checked by the real OpenTelemetry
-Collector and Loki of the pinned images' versions (tools/telemetry/build.sh).
+"""The rendered collector config of every stack, checked by the real OpenTelemetry Collector of
+the pinned image's version (tools/telemetry/build.sh): `otelcol validate` builds every
+component from the config and checks the pipelines.
 
-`otelcol validate` builds every component from the config and checks the pipelines; Loki's
-`-verify-config` parses the file strictly (an unknown field fails) and validates it.
+Loki's config is checked without Loki (AGPL-3.0, never run here): tests/test_loki_config.py.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import yaml
 
 from infra import conventions as cv
-from infra.render.telemetry import S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV
-from tests import tools
+from tests import jaeger, tools
 from tests.conftest import run
 
 
 @pytest.fixture(scope="session")
 def otelcol() -> Path:
     return tools.otelcol()
-
-
-@pytest.fixture(scope="session")
-def loki() -> Path:
-    return tools.loki()
-
-
-def _loki_check(loki: Path, config: Path) -> tuple[int, str]:
-    # The stacks start Loki with -config.expand-env=true when its S3 keys come from Secrets.
-    env = {
-        **os.environ,
-        S3_ACCESS_KEY_ENV: os.urandom(8).hex(),
-        S3_SECRET_KEY_ENV: os.urandom(8).hex(),
-    }
-    import subprocess  # noqa: PLC0415
-
-    result = subprocess.run(
-        [str(loki), f"-config.file={config}", "-config.expand-env=true", "-verify-config"],
-        capture_output=True, text=True, timeout=120, env=env, check=False,
-    )  # fmt: skip
-    return result.returncode, result.stdout + result.stderr
 
 
 def test_the_collector_accepts_the_config(
@@ -82,19 +59,21 @@ def test_the_collector_build_holds_exactly_the_components_the_configs_name(
     assert have == named
 
 
-def test_loki_accepts_the_config(stack: str, rendered: dict[str, Path], loki: Path) -> None:
-    code, output = _loki_check(loki, rendered[stack] / cv.LOKI_CONFIG)
-    assert code == 0, output
-    assert "config is valid" in output
-
-
-def test_loki_refuses_an_unknown_field(
-    rendered: dict[str, Path], loki: Path, tmp_path: Path
+def test_jaeger_accepts_the_live_tests_config_and_listens_on_loopback_only(
+    tmp_path: Path,
 ) -> None:
-    config = yaml.safe_load((rendered["prod"] / cv.LOKI_CONFIG).read_text())
-    config["compactor"]["retention_enable"] = True  # a typo of retention_enabled
-    bad = tmp_path / "loki.yaml"
-    bad.write_text(yaml.safe_dump(config))
-    code, output = _loki_check(loki, bad)
-    assert code != 0
-    assert "retention_enable not found" in output
+    """The trace store that stands where the stacks run Tempo (tests/jaeger.py)."""
+    ports = jaeger.Ports(otlp_grpc=1, metrics=2, query_http=3, query_grpc=4, health=5)
+    config = jaeger.config(ports)
+    path = tmp_path / "jaeger.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run([tools.jaeger(), "validate", f"--config={path}"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = yaml.safe_dump(config)
+    assert text.count("127.0.0.1") == 5
+    assert "0.0.0.0" not in text
+    config["extensions"]["jaeger_query"]["storage"]["trace"] = jaeger.STORE  # a typo of traces
+    path.write_text(yaml.safe_dump(config))
+    result = run([tools.jaeger(), "validate", f"--config={path}"])
+    assert result.returncode != 0
+    assert "trace" in result.stdout + result.stderr

@@ -1,8 +1,8 @@
-"""Where the tests find promtool, amtool, Prometheus, Alertmanager, the OpenTelemetry Collector and
-Loki: the pinned images' versions.
+"""Where the tests find promtool, amtool, Prometheus, Alertmanager and the OpenTelemetry
+Collector (the pinned images' versions), and Jaeger (the trace store that stands in for Tempo).
 
 `tools/build.sh` and `tools/telemetry/build.sh` build them from the Go module
-proxy into a cache folder keyed by version; PROMTOOL, AMTOOL, OTELCOL, LOKI (...)
+proxy into a cache folder keyed by version; PROMTOOL, AMTOOL, OTELCOL, JAEGER (...)
 in the environment override the paths. A missing tool fails the tests that need
 it: it is never a silent skip.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 from stacks.base import PROFILE
 
 IMAGES = PROFILE["images"]
+JAEGER_MODULE = Path(__file__).resolve().parent.parent / "tools" / "telemetry" / "jaeger" / "go.mod"
 
 
 def cache_dir() -> Path:
@@ -66,9 +67,19 @@ def otelcol() -> Path:
     )
 
 
-def loki() -> Path:
-    """Loki of the pinned image's version (tools/telemetry/build.sh)."""
-    return _find("LOKI", cache_dir() / f"loki-{IMAGES['loki']['tag']}" / "loki")
+def jaeger_version() -> str:
+    """The Jaeger version tools/telemetry/jaeger/go.mod requires (without the `v`)."""
+    for line in JAEGER_MODULE.read_text().splitlines():
+        words = line.replace("require", "").split()
+        if words[:1] == ["github.com/jaegertracing/jaeger"]:
+            return words[1].removeprefix("v")
+    raise LookupError(f"{JAEGER_MODULE} requires no github.com/jaegertracing/jaeger")
+
+
+def jaeger() -> Path:
+    """Jaeger v2 (Apache-2.0): the live tests' trace store where the stacks run Tempo, which is
+    AGPL-3.0 and never built or run here (tools/telemetry/build.sh)."""
+    return _find("JAEGER", cache_dir() / f"jaeger-{jaeger_version()}" / "jaeger")
 
 
 def debian_promtool() -> Path:

@@ -1,14 +1,19 @@
-"""The trace and log path live on 127.0.0.1: serving API -> OpenTelemetry Collector -> Loki
-(and the trace backend), each on the files the renderers write for the dev stack's test
-profile, with the collector and Loki of the pinned images' versions (tools/telemetry/build.sh).
+"""The trace and log path live on 127.0.0.1: serving API -> OpenTelemetry Collector -> trace
+store and log store, on the files the renderers write for the dev stack's test profile, with
+the collector of the pinned image's version (tools/telemetry/build.sh).
 
-Tempo cannot be built here, so a recording OTLP receiver takes its place behind the
-collector's `otlp/tempo` exporter (tests/otlp_sink.py). Prometheus scrapes the
-collector and Loki, as the stacks' scrape config says.
+Tempo and Loki are AGPL-3.0: nothing here builds or runs them. In their places stand
+- **Jaeger v2** (Apache-2.0, tests/jaeger.py), a real trace store receiving OTLP/gRPC where
+  the collector's `otlp/tempo` exporter sends; traces are read back by id from its query API;
+- **an OTLP/HTTP receiver on Loki's OTLP route** (`/otlp/v1/logs` on Loki's port, where the
+  collector's `otlphttp/loki` exporter posts; tests/otlp_sink.py), whose records are turned
+  into what Loki would index (tests/loki_standin.py) and queried with the platform's LogQL.
+Prometheus scrapes the collector, and the trace store where Tempo's metrics would be.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -29,15 +34,18 @@ from infra.components import grafana
 from infra.render import render_all
 from infra.render.__main__ import write
 from infra.spec import PlatformSpec
-from tests import servers, tools
+from tests import jaeger, servers, tools
+from tests import loki_standin as loki
 from tests.live import harness as h
 from tests.live.chaos import Chaos, set_fault
 from tests.live.sink import WebhookSink
-from tests.otlp_sink import Sink, grpc_trace_sink
+from tests.otlp_sink import Sink, Span, otlp_sink
 
 pytestmark = pytest.mark.live
 C = cv.Component
 MODEL = h.STEADY
+# What the service makes for one sampled, successful prediction (service/app.py).
+PREDICTION_SPANS = {"predict": None, "validate": "predict", "inference": "predict"}
 
 
 @dataclass
@@ -45,7 +53,8 @@ class Telemetry:
     root: Path
     spec: PlatformSpec
     endpoints: ep.Endpoints
-    traces: Sink
+    logs: Sink  # on Loki's OTLP route
+    jaeger_url: str  # Jaeger's query API
     procs: dict[str, servers.Server]
     control: Path
 
@@ -53,32 +62,22 @@ class Telemetry:
     def predict_url(self) -> str:
         return f"{self.endpoints.serving[MODEL].url()}/predict"
 
-    @property
-    def loki_url(self) -> str:
-        return self.endpoints[C.LOKI].url()
-
-    def logql(self, query: str, since: float = 600) -> list[dict[str, Any]]:
-        """A LogQL range query over the last `since` seconds, as Grafana's Explore sends it."""
-        now = time.time()
-        answer = httpx.get(
-            f"{self.loki_url}/loki/api/v1/query_range",
-            params={
-                "query": query,
-                "start": int((now - since) * 1e9),
-                "end": int(now * 1e9),
-                "limit": 1000,
-                "direction": "backward",
-            },
-            timeout=10,
-        )
-        assert answer.status_code == 200, f"{query}: {answer.status_code} {answer.text}"
-        return list(answer.json()["data"]["result"])
-
     def predict(self, trace_id: str, sampled: bool = True) -> httpx.Response:
         """One prediction inside the caller's trace (W3C traceparent)."""
         parent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-{'01' if sampled else '00'}"
         return httpx.post(self.predict_url, json={"instances": [list(h.IRIS[0])]},
                           headers={"traceparent": parent}, timeout=10)  # fmt: skip
+
+    def trace(self, trace_id: str) -> list[Span]:
+        return jaeger.trace(self.jaeger_url, trace_id)
+
+    def entries(self) -> list[loki.Entry]:
+        """What Loki would hold: every record the collector delivered, as Loki indexes it."""
+        return [loki.index(r) for r in self.logs.all_logs()]
+
+    def collector_metric(self, name: str, **labels: str) -> float:
+        return h.metric_value(self.endpoints[C.OTEL_COLLECTOR].url("metrics", "/metrics"),
+                              name, labels or None)  # fmt: skip
 
 
 def _register(mlflow_url: str, control: Path) -> None:
@@ -140,17 +139,16 @@ def telemetry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Telemetry]:
             servers.wait_until(servers.http_ok(ready_url), 120, f"{server.name} ready", server)
             return server
 
-        traces = stack.enter_context(grpc_trace_sink(ports[C.TEMPO]["otlp-grpc"]))
-        loki = started(
-            servers.start(
-                "loki",
-                [tools.loki(), f"-config.file={root / 'config' / cv.LOKI_CONFIG}"],
-                endpoints[C.LOKI].url(),
-                root / "loki.log",
-                cwd=root,
-            ),
-            endpoints[C.LOKI].url("http", "/ready"),
+        logs = stack.enter_context(otlp_sink(ports[C.LOKI]["http"], prefix="/otlp"))
+        trace_store = jaeger.Ports(
+            otlp_grpc=ports[C.TEMPO]["otlp-grpc"],
+            metrics=ports[C.TEMPO]["http"],
+            query_http=free(),
+            query_grpc=free(),
+            health=free(),
         )
+        jaeger_server = started(jaeger.start(root / "jaeger", trace_store),
+                                jaeger.ready_url(trace_store))  # fmt: skip
         collector = endpoints[C.OTEL_COLLECTOR]
         started(
             servers.start(
@@ -201,72 +199,129 @@ def telemetry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Telemetry]:
             ),
             prometheus.url("http", "/-/ready"),
         )
-        assert loki.alive()
-        yield Telemetry(root, spec, endpoints, traces, procs, control)
+        yield Telemetry(root, spec, endpoints, logs, jaeger_server.url, procs, control)
 
 
 def _trace_id() -> str:
     return uuid.uuid4().hex
 
 
-def test_the_rendered_collector_and_loki_configs_are_what_runs(telemetry: Telemetry) -> None:
+def _stored(telemetry: Telemetry, trace_id: str, spans: int) -> list[Span]:
+    """The trace once Jaeger holds at least `spans` of its spans."""
+    servers.wait_until(lambda: len(telemetry.trace(trace_id)) >= spans, 30,
+                       f"trace {trace_id} in Jaeger", telemetry.procs["jaeger"])  # fmt: skip
+    return telemetry.trace(trace_id)
+
+
+def test_the_collector_sends_where_the_stand_ins_listen(telemetry: Telemetry) -> None:
     config = yaml.safe_load((telemetry.root / "config" / cv.OTEL_COLLECTOR_CONFIG).read_text())
-    assert config["exporters"]["otlp/tempo"]["endpoint"] == telemetry.traces.url
-    assert telemetry.procs["otel-collector"].alive()
-    assert telemetry.procs["loki"].alive()
+    tempo, loki_ = telemetry.endpoints[C.TEMPO], telemetry.endpoints[C.LOKI]
+    assert config["exporters"]["otlp/tempo"]["endpoint"] == tempo.address("otlp-grpc")
+    assert config["exporters"]["otlphttp/loki"]["endpoint"] == loki_.url("http", "/otlp")
+    assert telemetry.logs.url == loki_.url("http", "/otlp/v1/traces")
+    for proc in telemetry.procs.values():
+        assert proc.alive(), proc.name
 
 
-def test_a_sampled_request_trace_reaches_the_trace_backend_through_the_collector(
+def test_a_sampled_request_s_trace_is_stored_in_jaeger_with_every_span_the_service_made(
     telemetry: Telemetry,
 ) -> None:
+    accepted = "otelcol_receiver_accepted_spans_total"
+    sent = "otelcol_exporter_sent_spans_total"
+    before = telemetry.collector_metric(accepted), telemetry.collector_metric(sent)
     unsampled, sampled = _trace_id(), _trace_id()
+    parent = uuid.uuid4().hex[:16]
     assert telemetry.predict(unsampled, sampled=False).status_code == 200
-    assert telemetry.predict(sampled).status_code == 200
-    servers.wait_until(lambda: bool(telemetry.traces.of_trace(sampled)), 30, "the trace exported")
-    spans = telemetry.traces.of_trace(sampled)
-    resource = spans[0].resource
-    assert resource["service.name"] == logs_traces.SERVICE_NAME
-    # Added by the collector's resource processor: the service was not told its environment.
-    assert resource["deployment.environment.name"] == telemetry.spec.environment
-    versions = {s.attributes.get("mlops.model_version") for s in spans} - {None}
-    assert versions, [s.name for s in spans]
-    time.sleep(2)  # the unsampled request was exported in the same batch, had it been sampled
-    assert telemetry.traces.of_trace(unsampled) == []
+    answer = httpx.post(telemetry.predict_url, json={"instances": [list(h.IRIS[0])]},
+                        headers={"traceparent": f"00-{sampled}-{parent}-01"}, timeout=10)  # fmt: skip
+    assert answer.status_code == 200
+    spans = _stored(telemetry, sampled, len(PREDICTION_SPANS))
+    # Nothing else makes spans in this module while this test runs: the collector's counters
+    # say how many the service sent, and the exporter forwarded every one of them.
+    servers.wait_until(
+        lambda: telemetry.collector_metric(sent) - before[1] >= len(PREDICTION_SPANS), 30,
+        "the collector's exporter counted the spans",
+    )  # fmt: skip
+    made = telemetry.collector_metric(accepted) - before[0]
+    assert len(spans) == made == telemetry.collector_metric(sent) - before[1]
+    by_name = {s.name: s for s in spans}
+    assert len(by_name) == len(spans)
+    assert set(by_name) == set(PREDICTION_SPANS)
+    for name, parent_name in PREDICTION_SPANS.items():
+        expected = by_name[parent_name].span_id if parent_name else parent  # the caller's span
+        assert by_name[name].parent_span_id == expected, name
+    for span in spans:
+        assert span.trace_id == sampled
+        assert span.resource["service.name"] == logs_traces.SERVICE_NAME
+        # Added by the collector's resource processor: the service was not told its environment.
+        assert span.resource["deployment.environment.name"] == telemetry.spec.environment
+    assert by_name["predict"].attributes["mlops.model_version"]
+    assert by_name["predict"].attributes["mlops.outcome"] == "ok"
+    assert by_name["inference"].attributes["mlops.rows"] in (1, "1")
+    # The unsampled request was sent first, so it would be stored by now had it been exported.
+    assert telemetry.trace(unsampled) == []
 
 
-def test_request_logs_reach_loki_and_grafana_s_trace_to_logs_query_finds_them(
+def test_request_logs_reach_loki_s_otlp_route_as_loki_indexes_them(telemetry: Telemetry) -> None:
+    trace_id = _trace_id()
+    assert telemetry.predict(trace_id).status_code == 200
+    spans = _stored(telemetry, trace_id, len(PREDICTION_SPANS))
+    servers.wait_until(lambda: bool(telemetry.logs.logs_of_trace(trace_id)), 30,
+                       "the request's log records delivered")  # fmt: skip
+    assert telemetry.logs.refused == []  # every post went to /otlp/v1/logs
+    records = telemetry.logs.logs_of_trace(trace_id)
+    span_ids = {s.span_id for s in spans}
+    for record in records:
+        entry = loki.index(record)
+        # The stream: service_name from the resource (what every log query selects on).
+        assert entry.labels["service_name"] == logs_traces.SERVICE_NAME
+        assert record.resource["service.name"] == logs_traces.SERVICE_NAME
+        # Structured metadata: the trace context, the severity, the collector's environment.
+        assert entry.metadata["trace_id"] == trace_id
+        assert entry.metadata["span_id"] in span_ids
+        assert (entry.metadata["severity_text"], entry.metadata["severity_number"]) == ("INFO", "9")
+        assert record.resource["deployment.environment.name"] == telemetry.spec.environment
+        assert entry.metadata["deployment_environment_name"] == telemetry.spec.environment
+        # The line: the JSON the service writes on stdout, with the same trace context.
+        body = json.loads(entry.line)
+        assert (body["trace_id"], body["span_id"]) == (trace_id, entry.metadata["span_id"])
+        assert body["level"] == "info"
+    predicted = [r for r in records if json.loads(r.body)["message"] == "predicted"]
+    assert len(predicted) == 1
+    assert predicted[0].span_id == next(s.span_id for s in spans if s.name == "predict")
+
+
+def test_grafana_s_trace_to_logs_query_and_derived_field_link_both_ways(
     telemetry: Telemetry,
 ) -> None:
     trace_id = _trace_id()
     assert telemetry.predict(trace_id).status_code == 200
-    servers.wait_until(lambda: bool(telemetry.traces.of_trace(trace_id)), 30, "the trace exported")
-    span = telemetry.traces.of_trace(trace_id)[0]
+    span = _stored(telemetry, trace_id, len(PREDICTION_SPANS))[0]
+    servers.wait_until(lambda: bool(telemetry.logs.logs_of_trace(trace_id)), 30,
+                       "the request's log records delivered")  # fmt: skip
     # The query Grafana's Tempo datasource builds for "Logs for this span": the span's
     # resource attributes mapped to stream labels (tracesToLogsV2 tags), filtered by trace id.
     selector = ", ".join(
         f'{tag["value"]}="{span.resource[tag["key"]]}"' for tag in grafana.TRACE_TO_LOG_TAGS
     )
-    query = f'{{{selector}}} |="{trace_id}"'
-    servers.wait_until(lambda: bool(telemetry.logql(query)), 30, f"logs of {query}")
-    lines = [line for stream in telemetry.logql(query) for _, line in stream["values"]]
-    assert any('"message": "predicted"' in line for line in lines), lines
+    now = time.time_ns()
+    found = loki.logs(f'{{{selector}}} |= "{trace_id}"', telemetry.entries(), now)
+    assert len(found) == len(telemetry.logs.logs_of_trace(trace_id))
+    assert any('"message": "predicted"' in e.line for e in found)
     # ...and back: the Loki datasource's derived field finds the trace id in each line.
-    for line in lines:
-        match = re.search(grafana.LOG_TRACE_ID_REGEX, line)
-        assert match, line
-        assert match.group(1) == trace_id, line
-    # Loki also keeps the OTLP record's trace context as structured metadata.
-    assert telemetry.logql(f'{logs_traces.STREAM} | trace_id="{trace_id}"')
+    for entry in found:
+        match = re.search(grafana.LOG_TRACE_ID_REGEX, entry.line)
+        assert match, entry.line
+        assert match.group(1) == trace_id, entry.line
+    # Loki also keeps the record's trace context as structured metadata, queryable as a label.
+    assert loki.logs(f'{logs_traces.STREAM} | trace_id="{trace_id}"', telemetry.entries(), now)
 
 
 def test_model_errors_count_in_the_loki_alert_rule_s_query(telemetry: Telemetry) -> None:
     query = grafana.error_log_query()
 
     def errors() -> float:
-        answer = httpx.get(f"{telemetry.loki_url}/loki/api/v1/query",
-                           params={"query": query, "time": int(time.time() * 1e9)}, timeout=10)  # fmt: skip
-        assert answer.status_code == 200, answer.text
-        return sum(float(r["value"][1]) for r in answer.json()["data"]["result"])
+        return sum(s.value for s in loki.metric(query, telemetry.entries(), time.time_ns()))
 
     before = errors()
     set_fault(telemetry.control, "error")
@@ -276,22 +331,24 @@ def test_model_errors_count_in_the_loki_alert_rule_s_query(telemetry: Telemetry)
         set_fault(telemetry.control, None)
     assert answers == [500, 500, 500]
     servers.wait_until(lambda: errors() >= before + 3, 30, f"3 more errors in {query}")
+    failed = [e for e in telemetry.entries() if e.metadata.get("severity_text") == "ERROR"]
+    assert len(failed) >= 3
+    assert all(json.loads(e.line)["outcome"] == "model_error" for e in failed)
 
 
-def test_every_dashboard_log_query_parses_and_returns_data(telemetry: Telemetry) -> None:
+def test_every_dashboard_log_query_has_data(telemetry: Telemetry) -> None:
     for _ in range(5):
         telemetry.predict(_trace_id())
     queries = list(h.dashboard_queries(telemetry.spec, "loki", {"model": MODEL}))
     assert queries
-    empty = []
-    for query in queries:
-        if not telemetry.logql(query.expr, since=query.seconds):
-            empty.append(f"{query.where}: {query.expr}")
-    print(f"{len(queries)} log panel queries checked")
+    entries, now = telemetry.entries(), time.time_ns()
+    empty = [f"{q.where}: {q.expr}" for q in queries
+             if not loki.has_data(q.expr, entries, now, q.seconds)]  # fmt: skip
+    print(f"{len(queries)} log panel queries checked over {len(entries)} log entries")
     assert empty == [], "log panels without data:\n" + "\n".join(empty)
 
 
-def test_prometheus_scrapes_the_collector_and_loki_and_nothing_is_refused(
+def test_prometheus_scrapes_the_collector_and_the_trace_store_and_nothing_is_refused(
     telemetry: Telemetry,
 ) -> None:
     prometheus = telemetry.endpoints[C.PROMETHEUS].url()
@@ -300,8 +357,8 @@ def test_prometheus_scrapes_the_collector_and_loki_and_nothing_is_refused(
         answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10)
         return list(answer.json()["data"]["result"])
 
-    jobs = (cv.JOB[C.OTEL_COLLECTOR], cv.JOB[C.LOKI])
-    for job in jobs:
+    # The trace store's job reaches Jaeger's metrics on Tempo's port: the job's address holds.
+    for job in (cv.JOB[C.OTEL_COLLECTOR], cv.JOB[C.TEMPO]):
 
         def up(job: str = job) -> bool:
             return bool(query(f'up{{job="{job}"}} == 1'))
@@ -312,6 +369,7 @@ def test_prometheus_scrapes_the_collector_and_loki_and_nothing_is_refused(
     assert float(accepted[0]["value"][1]) > 0
     assert float(query("sum(otelcol_receiver_accepted_log_records_total)")[0]["value"][1]) > 0
     for failed in ("otelcol_receiver_refused_spans_total",
+                   "otelcol_exporter_send_failed_spans_total",
                    "otelcol_exporter_send_failed_log_records_total"):  # fmt: skip
         result = query(f"sum({failed})")
         assert not result or float(result[0]["value"][1]) == 0, failed

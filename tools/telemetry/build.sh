@@ -1,24 +1,23 @@
 #!/usr/bin/env bash
-# Builds the trace and log path's servers at the versions of the pinned images
-# (stacks/base.py), from the Go module proxy only, into
-# ${MLOPS_TOOLS_CACHE:-~/.cache/mlops-observability/tools}/:
-#   otelcol-<tag>/otelcol-mlops   the OpenTelemetry Collector, built by its official
+# Builds the servers of the live tests' trace and log path, from the Go module proxy
+# only, into ${MLOPS_TOOLS_CACHE:-~/.cache/mlops-observability/tools}/:
+#   otelcol-<tag>/otelcol-mlops   the OpenTelemetry Collector at the pinned contrib
+#                                 image's version (stacks/base.py), built by its official
 #                                 builder (ocb) from otelcol-builder.yaml: exactly the
 #                                 components the rendered config names
-#   loki-<tag>/loki               Grafana Loki (github.com/grafana/loki/v3/cmd/loki),
-#                                 from the wrapper module in loki/ (Loki's go.mod
-#                                 replaces its pkg/push module with a local path, so
-#                                 `go install loki@version` refuses it)
-# Tempo is not built: the proxy lists no version of github.com/grafana/tempo (its
-# v2 tags are not Go module versions of that path). Outputs are cached by version
-# and by a hash of their inputs: a warm run takes well under a second. Prints the
-# two binaries' paths, one a line. Nothing built goes in the repo.
+#   jaeger-<version>/jaeger       Jaeger v2 (Apache-2.0), from the wrapper module in
+#                                 jaeger/: a real OTLP trace store with a query API,
+#                                 standing where the stacks run Tempo
+# Nothing AGPL is built: the stacks' Loki, Tempo and Grafana images are deployed on
+# the user's platform, and the tests put permitted stand-ins in their place.
+# Outputs are cached by version and by a hash of their inputs: a warm run takes well
+# under a second. Prints the two binaries' paths, one a line. Nothing built goes in the repo.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${MLOPS_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-observability/tools}"
 export GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
-read -r otel_tag loki_tag < <(cd "$here/../.." && python3 -c \
-  "from stacks.base import PROFILE as p; i = p['images']; print(i['otelCollector']['tag'], i['loki']['tag'])")
+otel_tag="$(cd "$here/../.." && python3 -c \
+  "from stacks.base import PROFILE as p; print(p['images']['otelCollector']['tag'])")"
 
 stamp() { cat "$@" | sha256sum | cut -c1-16; }
 
@@ -52,26 +51,25 @@ if [ ! -x "$otelcol" ] || [ "$(cat "$otelcol.src" 2>/dev/null)" != "$otel_stamp"
   echo "built otelcol-mlops in $((SECONDS - start))s" >&2
 fi
 
-# Loki.
-loki_out="$cache/loki-$loki_tag"
-loki="$loki_out/loki"
-required="$(awk '$1 == "require" { $0 = substr($0, 9) } $1 == "github.com/grafana/loki/v3" { print $2 }' "$here/loki/go.mod")"
-[ "$required" = "v$loki_tag" ] || {
-  echo "$here/loki/go.mod requires Loki $required, not the pinned image's v$loki_tag" >&2
-  exit 1
-}
-loki_stamp="$(stamp "$here/loki/go.mod" "$here/loki/go.sum")"
-if [ ! -x "$loki" ] || [ "$(cat "$loki.src" 2>/dev/null)" != "$loki_stamp" ]; then
+# Jaeger v2: the trace store the live tests put where Tempo would be (Tempo is AGPL-3.0
+# and never built here). Its version is the wrapper module's requirement.
+jaeger_mod="$here/jaeger"
+jaeger_version="$(awk '$1 == "github.com/jaegertracing/jaeger" { print $2 }' "$jaeger_mod/go.mod")"
+[ -n "$jaeger_version" ] || { echo "$jaeger_mod/go.mod requires no github.com/jaegertracing/jaeger" >&2; exit 1; }
+jaeger_out="$cache/jaeger-${jaeger_version#v}"
+jaeger="$jaeger_out/jaeger"
+jaeger_ldflags="-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=$jaeger_version"
+jaeger_stamp="$( (cat "$jaeger_mod/go.mod" "$jaeger_mod/go.sum"; echo "$jaeger_ldflags") | sha256sum | cut -c1-16)"
+if [ ! -x "$jaeger" ] || [ "$(cat "$jaeger.src" 2>/dev/null)" != "$jaeger_stamp" ]; then
   start=$SECONDS
-  echo "building loki $loki_tag" >&2
-  mkdir -p "$loki_out"
-  (cd "$here/loki" && nice -n 10 go build \
-    -ldflags "-s -w -X github.com/grafana/loki/v3/pkg/util/build.Version=$loki_tag" \
-    -o "$loki.tmp" github.com/grafana/loki/v3/cmd/loki)
-  mv "$loki.tmp" "$loki"
-  echo "$loki_stamp" >"$loki.src"
-  echo "built loki in $((SECONDS - start))s" >&2
+  echo "building jaeger ${jaeger_version#v}" >&2
+  mkdir -p "$jaeger_out"
+  (cd "$jaeger_mod" && nice -n 10 go build -ldflags "$jaeger_ldflags" -o "$jaeger.tmp" \
+    github.com/jaegertracing/jaeger/cmd/jaeger)
+  mv "$jaeger.tmp" "$jaeger"
+  echo "$jaeger_stamp" >"$jaeger.src"
+  echo "built jaeger in $((SECONDS - start))s" >&2
 fi
 
 echo "$otelcol"
-echo "$loki"
+echo "$jaeger"
