@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gzip
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,46 +64,22 @@ class Sink:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_spans(self, request: ExportTraceServiceRequest) -> None:
-        spans = []
-        for rs in request.resource_spans:
-            resource = {a.key: _value(a.value) for a in rs.resource.attributes}
-            for ss in rs.scope_spans:
-                for s in ss.spans:
-                    spans.append(
-                        Span(
-                            s.name,
-                            s.trace_id.hex(),
-                            s.span_id.hex(),
-                            s.parent_span_id.hex(),
-                            {a.key: _value(a.value) for a in s.attributes},
-                            str(resource.get("service.name", "")),
-                            resource,
-                        )
-                    )
+        spans = [
+            Span(s.name, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(),
+                 _attributes(s.attributes), str(resource.get("service.name", "")), resource)
+            for resource, _, s in _each(request.resource_spans, "scope_spans", "spans")
+        ]  # fmt: skip
         with self._lock:
             self.spans.extend(spans)
 
     def add_logs(self, request: ExportLogsServiceRequest) -> None:
-        records = []
-        for rl in request.resource_logs:
-            resource = {a.key: _value(a.value) for a in rl.resource.attributes}
-            for sl in rl.scope_logs:
-                for r in sl.log_records:
-                    records.append(
-                        LogRecord(
-                            str(_value(r.body)),
-                            r.trace_id.hex(),
-                            r.span_id.hex(),
-                            r.severity_text,
-                            {a.key: _value(a.value) for a in r.attributes},
-                            str(resource.get("service.name", "")),
-                            resource,
-                            sl.scope.name,
-                            r.severity_number,
-                            r.time_unix_nano or r.observed_time_unix_nano,
-                            r.flags,
-                        )
-                    )
+        records = [
+            LogRecord(str(_value(r.body)), r.trace_id.hex(), r.span_id.hex(), r.severity_text,
+                      _attributes(r.attributes), str(resource.get("service.name", "")),
+                      resource, scope.name, r.severity_number,
+                      r.time_unix_nano or r.observed_time_unix_nano, r.flags)
+            for resource, scope, r in _each(request.resource_logs, "scope_logs", "log_records")
+        ]  # fmt: skip
         with self._lock:
             self.logs.extend(records)
 
@@ -123,6 +99,21 @@ class Sink:
 def _value(v: Any) -> Any:
     kind = v.WhichOneof("value")
     return getattr(v, kind) if kind else None
+
+
+def _attributes(attributes: Iterable[Any]) -> dict[str, Any]:
+    return {a.key: _value(a.value) for a in attributes}
+
+
+def _each(
+    resources: Iterable[Any], scopes: str, items: str
+) -> Iterator[tuple[dict[str, Any], Any, Any]]:
+    """(resource attributes, scope, item) for every span or log record of an OTLP request."""
+    for group in resources:
+        resource = _attributes(group.resource.attributes)
+        for scoped in getattr(group, scopes):
+            for item in getattr(scoped, items):
+                yield resource, scoped.scope, item
 
 
 @contextmanager

@@ -3,17 +3,20 @@ and that every log query the platform ships is inside the LogQL it evaluates."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 
+import httpx
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from dashboards import logs_traces
 from infra.components import grafana
 from tests import loki_standin as loki
 from tests.conftest import STACKS, stack_spec
 from tests.live import harness as h
-from tests.otlp_sink import LogRecord
+from tests.otlp_sink import LogRecord, otlp_sink
 
 NOW = time.time_ns()
 TRACE, SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
@@ -144,3 +147,29 @@ def test_every_log_query_the_platform_ships_is_in_the_evaluated_subset(name: str
     entries = [loki.index(_record()), loki.index(_record("error", "model failed"))]
     for query in queries:
         assert loki.has_data(query, entries, NOW, 3600), query
+
+
+def test_the_receiver_on_loki_s_route_takes_only_that_route() -> None:
+    """A collector posting anywhere but /otlp/v1/logs would be refused and counted, not kept."""
+    request = ExportLogsServiceRequest()
+    group = request.resource_logs.add()
+    attribute = group.resource.attributes.add()
+    attribute.key, attribute.value.string_value = "service.name", logs_traces.SERVICE_NAME
+    group.scope_logs.add().log_records.add().body.string_value = "hello"
+    payload = gzip.compress(request.SerializeToString())
+    headers = {"Content-Encoding": "gzip", "Content-Type": "application/x-protobuf"}
+    with otlp_sink(prefix="/otlp") as sink:
+        root = sink.url.removesuffix("/otlp/v1/traces")
+        assert (
+            httpx.post(f"{root}/loki/api/v1/push", content=payload, headers=headers).status_code
+            == 404
+        )
+        assert httpx.post(f"{root}/v1/logs", content=payload, headers=headers).status_code == 404
+        assert sink.all_logs() == []
+        assert (
+            httpx.post(f"{root}/otlp/v1/logs", content=payload, headers=headers).status_code == 200
+        )
+        (record,) = sink.all_logs()
+    assert sink.refused == ["/loki/api/v1/push", "/v1/logs"]
+    assert loki.index(record).labels == {"service_name": logs_traces.SERVICE_NAME}
+    assert record.body == "hello"
