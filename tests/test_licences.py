@@ -10,8 +10,6 @@ from pathlib import Path
 from infra.config import ROOT
 from stacks.base import PROFILE
 
-# Go modules this repository may not fetch, build or run (AGPL-3.0).
-AGPL_MODULES = ("github.com/grafana/loki", "github.com/grafana/tempo", "github.com/grafana/grafana")
 AGPL_IMAGES = {"loki", "tempo", "grafana"}
 # Where the build, the tests and CI live.
 BUILD_AND_TEST = ("tools", "tests", ".ci", "Makefile", ".github", "pyproject.toml")
@@ -53,12 +51,17 @@ def _files() -> list[Path]:
 
 
 def test_no_build_script_module_or_test_names_an_agpl_module() -> None:
+    """The Go module of each AGPL image's source (`github.com/<image repository>`, with any
+    major-version suffix) appears in no go.mod, go.sum, script, workflow or test."""
+    agpl = [k for k, (licence, _) in _licence_rows().items() if "AGPL" in licence]
+    modules = [f"github.com/{PROFILE['images'][k]['repository']}" for k in agpl]
+    assert len(modules) == len(AGPL_IMAGES)
     me = Path(__file__).resolve()
     named = [
         f"{path.relative_to(ROOT)}: {module}"
         for path in _files()
         if path.resolve() != me
-        for module in AGPL_MODULES
+        for module in modules
         if module in path.read_text(errors="replace")
     ]
     assert named == []
