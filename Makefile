@@ -12,16 +12,18 @@ setup: ## Install uv if missing and sync the locked environment
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	uv sync --locked
 
-system-deps: ## Install Debian's Prometheus, Alertmanager and Pushgateway if missing
+system-deps: ## Install Debian's Prometheus, Alertmanager and Pushgateway (and node, npm) if missing
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-tools: ## Build promtool, amtool, Prometheus, Alertmanager, the OTel Collector, Jaeger and the Pulumi engine from the Go proxy (cached)
+tools: ## Build promtool, amtool, Prometheus, Alertmanager, the OTel Collector, Jaeger and the Pulumi engine from the Go proxy (cached); install the LogQL grammar
 	bash tools/build.sh
 	bash tools/telemetry/build.sh
 	bash tools/engine/build.sh
+	bash tools/logql/install.sh
 
 lint: setup ## ruff format check, ruff lint, mypy
 	uv run ruff format --check .

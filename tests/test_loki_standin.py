@@ -14,6 +14,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from dashboards import logs_traces
 from infra.components import grafana
 from tests import loki_standin as loki
+from tests import tools
 from tests.conftest import STACKS, stack_spec
 from tests.live import harness as h
 from tests.otlp_sink import LogRecord, otlp_sink
@@ -134,19 +135,39 @@ def test_what_it_does_not_evaluate_is_refused_not_guessed(query: str) -> None:
         loki.has_data(query, [loki.index(_record())], NOW, 60)
 
 
-@pytest.mark.parametrize("name", STACKS)
-def test_every_log_query_the_platform_ships_is_in_the_evaluated_subset(name: str) -> None:
-    """So the live tests judge each of them: dashboard panels, the Grafana log alert rule, and
-    the query Grafana's trace-to-logs link builds."""
-    spec = stack_spec(name)
+def _shipped_log_queries(stack: str) -> list[str]:
+    """Every LogQL query a stack ships: dashboard panels, the Grafana log alert rule, and the
+    query Grafana's trace-to-logs link builds for a span of the serving API."""
+    spec = stack_spec(stack)
     queries = [q.expr for q in h.dashboard_queries(spec, "loki", {"model": "iris-classifier"})]
     assert queries
     resource = _record().resource
     tags = ", ".join(f'{t["value"]}="{resource[t["key"]]}"' for t in grafana.TRACE_TO_LOG_TAGS)
-    queries += [grafana.error_log_query(), f'{{{tags}}} |= "{TRACE}"']
+    return [*queries, grafana.error_log_query(), f'{{{tags}}} |= "{TRACE}"']
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_every_log_query_the_platform_ships_is_in_the_evaluated_subset(name: str) -> None:
+    """So the live tests judge each of them."""
     entries = [loki.index(_record()), loki.index(_record("error", "model failed"))]
-    for query in queries:
+    for query in _shipped_log_queries(name):
         assert loki.has_data(query, entries, NOW, 3600), query
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_every_log_query_the_platform_ships_is_valid_logql(name: str) -> None:
+    """Parsed by Grafana's own LogQL grammar (the one its query editor uses)."""
+    queries = _shipped_log_queries(name)
+    assert tools.logql_errors(queries) == {q: [] for q in queries}
+
+
+def test_the_logql_grammar_finds_a_broken_query() -> None:
+    broken = [
+        '{service_name="mlops-serving" | json',
+        f"sum(count_over_time({logs_traces.STREAM}))",  # a range vector needs its [range]
+        f"{logs_traces.STREAM} | jsn",
+    ]
+    assert all(tools.logql_errors(broken).values())
 
 
 def test_the_receiver_on_loki_s_route_takes_only_that_route() -> None:

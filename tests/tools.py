@@ -16,7 +16,8 @@ from pathlib import Path
 from stacks.base import PROFILE
 
 IMAGES = PROFILE["images"]
-JAEGER_MODULE = Path(__file__).resolve().parent.parent / "tools" / "telemetry" / "jaeger" / "go.mod"
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
+JAEGER_MODULE = TOOLS / "telemetry" / "jaeger" / "go.mod"
 
 
 def cache_dir() -> Path:
@@ -88,3 +89,31 @@ def debian_promtool() -> Path:
     if found is None:
         raise FileNotFoundError("/usr/bin/promtool is missing: apt-get install prometheus")
     return Path(found)
+
+
+def logql_checker() -> Path:
+    """The LogQL grammar check (tools/logql/install.sh installs its package)."""
+    script = TOOLS / "logql" / "check.mjs"
+    if not (script.parent / "node_modules" / "@grafana" / "lezer-logql").is_dir():
+        raise FileNotFoundError(
+            f"{script.parent}/node_modules is missing: run tools/logql/install.sh"
+        )
+    return script
+
+
+def logql_errors(queries: list[str]) -> dict[str, list[int]]:
+    """Each query with the offsets where Grafana's LogQL grammar finds an error (none: it parses)."""
+    import json  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    node = shutil.which("node")
+    if node is None:
+        raise FileNotFoundError("node is missing: apt-get install nodejs")
+    script = logql_checker()
+    result = subprocess.run(
+        [node, str(script)], input="".join(json.dumps(q) + "\n" for q in queries),
+        capture_output=True, text=True, timeout=60, check=True, cwd=script.parent,
+    )  # fmt: skip
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["query"] for a in answers] == queries, result.stderr
+    return {a["query"]: a["errors"] for a in answers}
