@@ -20,9 +20,7 @@ system-deps: ## Install Debian's Prometheus, Alertmanager and Pushgateway (and n
 	fi
 
 tools: ## Build promtool, amtool, Prometheus, Alertmanager, the OTel Collector, Jaeger and the Pulumi engine from the Go proxy (cached); install the LogQL grammar
-	bash tools/build.sh
-	bash tools/telemetry/build.sh
-	bash tools/engine/build.sh
+	bash tools/build-all.sh
 	bash tools/logql/install.sh
 
 lint: setup ## ruff format check, ruff lint, mypy
