@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
+import uuid
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ from tests.live import harness as h
 from tests.otlp_sink import LogRecord, otlp_sink
 
 NOW = time.time_ns()
-TRACE, SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+TRACE, SPAN = uuid.uuid4().hex, uuid.uuid4().hex[:16]
 
 
 def _record(level: str = "info", message: str = "predicted", age_s: float = 1.0) -> LogRecord:
