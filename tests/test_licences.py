@@ -5,6 +5,7 @@ or runs them."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 from infra.config import ROOT
@@ -40,14 +41,12 @@ def test_the_readme_gives_every_pinned_image_its_licence() -> None:
 
 
 def _files() -> list[Path]:
-    found: list[Path] = []
-    for name in BUILD_AND_TEST:
-        path = ROOT / name
-        if path.is_file():
-            found.append(path)
-        elif path.is_dir():
-            found += [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    return found
+    """The repository's own files there (git's, so not installed packages such as node_modules)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--", *BUILD_AND_TEST],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [ROOT / name for name in listed.split("\0") if name and (ROOT / name).is_file()]
 
 
 def test_no_build_script_module_or_test_names_an_agpl_module() -> None:
