@@ -100,19 +100,15 @@ def trace(query_url: str, trace_id: str) -> list[Span]:
                 spans.append(
                     Span(
                         s["name"],
-                        _hex(s["traceId"]),
-                        _hex(s["spanId"]),
-                        _hex(s.get("parentSpanId", "")),
+                        s["traceId"],
+                        s["spanId"],
+                        s.get("parentSpanId", ""),
                         _attributes(s.get("attributes", [])),
                         str(resource.get("service.name", "")),
                         resource,
                     )
                 )
     return spans
-
-
-def _hex(value: str) -> str:
-    return value.lower()
 
 
 def _attributes(items: list[dict[str, Any]]) -> dict[str, Any]:

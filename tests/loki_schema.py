@@ -13,11 +13,12 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
+from infra.units import duration_seconds
+
 # Kinds of leaf values.
 STR, INT, BOOL, DURATION, LIST, DATE = "string", "int", "bool", "duration", "list", "date"
 OPEN: Final = "any mapping"
 
-_DURATION = re.compile(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 _RING: Final = {
@@ -232,7 +233,11 @@ def _leaf(kind: str, value: Any) -> bool:
     if not isinstance(value, str):
         return False
     if kind == DURATION:
-        return bool(value) and bool(_DURATION.fullmatch(value))
+        try:
+            duration_seconds(value)  # Loki reads Prometheus-style durations
+        except ValueError:
+            return False
+        return True
     if kind == DATE:
         return bool(_DATE.fullmatch(value))
     return True

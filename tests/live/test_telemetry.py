@@ -62,11 +62,13 @@ class Telemetry:
     def predict_url(self) -> str:
         return f"{self.endpoints.serving[MODEL].url()}/predict"
 
-    def predict(self, trace_id: str, sampled: bool = True) -> httpx.Response:
-        """One prediction inside the caller's trace (W3C traceparent)."""
-        parent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-{'01' if sampled else '00'}"
+    def predict(
+        self, trace_id: str, sampled: bool = True, parent: str | None = None
+    ) -> httpx.Response:
+        """One prediction inside the caller's trace (W3C traceparent), under span `parent`."""
+        traceparent = f"00-{trace_id}-{parent or uuid.uuid4().hex[:16]}-{'01' if sampled else '00'}"
         return httpx.post(self.predict_url, json={"instances": [list(h.IRIS[0])]},
-                          headers={"traceparent": parent}, timeout=10)  # fmt: skip
+                          headers={"traceparent": traceparent}, timeout=10)  # fmt: skip
 
     def trace(self, trace_id: str) -> list[Span]:
         return jaeger.trace(self.jaeger_url, trace_id)
@@ -238,9 +240,7 @@ def test_a_sampled_request_s_trace_is_stored_in_jaeger_with_every_span_the_servi
     unsampled, sampled = _trace_id(), _trace_id()
     parent = uuid.uuid4().hex[:16]
     assert telemetry.predict(unsampled, sampled=False).status_code == 200
-    answer = httpx.post(telemetry.predict_url, json={"instances": [list(h.IRIS[0])]},
-                        headers={"traceparent": f"00-{sampled}-{parent}-01"}, timeout=10)  # fmt: skip
-    assert answer.status_code == 200
+    assert telemetry.predict(sampled, parent=parent).status_code == 200
     spans = _stored(telemetry, sampled, len(PREDICTION_SPANS))
     # Nothing else makes spans in this module while this test runs: the collector's counters
     # say how many the service sent, and the exporter forwarded every one of them.
