@@ -16,7 +16,7 @@ PROFILE: dict[str, Any] = {
         "prometheus": {"repository": "prom/prometheus", "tag": "v3.5.0"},
         "pushgateway": {"repository": "prom/pushgateway", "tag": "v1.11.1"},
         "alertmanager": {"repository": "prom/alertmanager", "tag": "v0.28.1"},
-        "otelCollector": {"repository": "otel/opentelemetry-collector-contrib", "tag": "0.128.0"},
+        "otelCollector": {"repository": "otel/opentelemetry-collector-contrib", "tag": "0.140.1"},
         "loki": {"repository": "grafana/loki", "tag": "3.5.1"},
         "tempo": {"repository": "grafana/tempo", "tag": "2.8.1"},
         "grafana": {"repository": "grafana/grafana", "tag": "12.0.2"},

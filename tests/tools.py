@@ -17,7 +17,7 @@ from stacks.base import PROFILE
 
 IMAGES = PROFILE["images"]
 TOOLS = Path(__file__).resolve().parent.parent / "tools"
-JAEGER_MODULE = TOOLS / "telemetry" / "jaeger" / "go.mod"
+TELEMETRY_MODULE = TOOLS / "telemetry" / "go.mod"
 
 
 def cache_dir() -> Path:
@@ -62,19 +62,19 @@ def alertmanager() -> Path:
 
 def otelcol() -> Path:
     """The OpenTelemetry Collector of the pinned contrib image's version, with the components the
-    rendered config names (tools/telemetry/build.sh, from its builder manifest)."""
+    rendered config names (tools/telemetry/build.sh, from tools/telemetry/otelcol)."""
     return _find(
         "OTELCOL", cache_dir() / f"otelcol-{IMAGES['otelCollector']['tag']}" / "otelcol-mlops"
     )
 
 
 def jaeger_version() -> str:
-    """The Jaeger version tools/telemetry/jaeger/go.mod requires (without the `v`)."""
-    for line in JAEGER_MODULE.read_text().splitlines():
+    """The Jaeger version tools/telemetry/go.mod requires (without the `v`)."""
+    for line in TELEMETRY_MODULE.read_text().splitlines():
         words = line.replace("require", "").split()
         if words[:1] == ["github.com/jaegertracing/jaeger"]:
             return words[1].removeprefix("v")
-    raise LookupError(f"{JAEGER_MODULE} requires no github.com/jaegertracing/jaeger")
+    raise LookupError(f"{TELEMETRY_MODULE} requires no github.com/jaegertracing/jaeger")
 
 
 def jaeger() -> Path:
