@@ -3,7 +3,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway
 
-.PHONY: help setup system-deps tools lint test live engine health up preview render bench golden clean
+.PHONY: help setup system-deps tools lint test live cluster engine health up preview render bench golden clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test: setup system-deps tools lint ## Everything CI runs: lint, types, all tests
 
 live: setup system-deps tools ## Run the dev platform's processes on 127.0.0.1 and prove its panels, alerts and durability
 	uv run pytest -m live -v tests/live
+
+cluster: setup tools ## Run a local control plane (etcd, API server, controllers, a kwok node) on 127.0.0.1 until Ctrl-C
+	uv run python -m tests.cluster
 
 engine: setup tools ## Run the real Pulumi engine tier (previews with the policy pack)
 	uv run pytest -q tests/engine

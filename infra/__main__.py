@@ -43,29 +43,36 @@ target: Target = DockerTarget(spec) if spec.target == "docker" else KubernetesTa
 inputs = Inputs(spec, endpoints, files, secrets, ROOT, admin_password)
 services = {w.name: PlatformService(w.name, w, target) for w in plan(inputs)}
 
-if spec.grafana.cloud:
-    assert spec.grafana.auth_token_secret is not None  # the spec requires it for Cloud
-    grafana_auth = secrets[spec.grafana.auth_token_secret]
-else:
-    assert admin_password is not None
-    grafana_auth = pulumi.Output.concat(spec.grafana.admin_user, ":", admin_password)
-grafana_service = services.get(ep.resource_name(spec, cv.Component.GRAFANA.value))
-provider = grafana_provider(
-    f"{spec.name}-grafana",
-    spec,
-    grafana_auth,
-    pulumi.ResourceOptions(depends_on=[grafana_service] if grafana_service else []),
-)
-grafana = GrafanaContent(
-    f"{spec.name}-grafana-content",
-    GrafanaContentArgs(
-        spec=spec,
-        endpoints=endpoints,
-        dashboards={uid: to_json(d) for uid, d in build_all(spec).items()},
-        secrets=secrets,
-    ),
-    pulumi.ResourceOptions(providers=[provider]),
-)
+
+def _grafana_content() -> GrafanaContent:
+    """Grafana's content, through a provider that waits for a Grafana this stack runs."""
+    if spec.grafana.cloud:
+        assert spec.grafana.auth_token_secret is not None  # the spec requires it for Cloud
+        grafana_auth = secrets[spec.grafana.auth_token_secret]
+    else:
+        assert admin_password is not None
+        grafana_auth = pulumi.Output.concat(spec.grafana.admin_user, ":", admin_password)
+    grafana_service = services.get(ep.resource_name(spec, cv.Component.GRAFANA.value))
+    provider = grafana_provider(
+        f"{spec.name}-grafana",
+        spec,
+        grafana_auth,
+        pulumi.ResourceOptions(depends_on=[grafana_service] if grafana_service else []),
+    )
+    return GrafanaContent(
+        f"{spec.name}-grafana-content",
+        GrafanaContentArgs(
+            spec=spec,
+            endpoints=endpoints,
+            dashboards={uid: to_json(d) for uid, d in build_all(spec).items()},
+            secrets=secrets,
+        ),
+        pulumi.ResourceOptions(providers=[provider]),
+    )
+
+
+if spec.grafana.managed:
+    _grafana_content()
 
 
 def _published(service: PlatformService, port: str = "http") -> str:
@@ -79,6 +86,7 @@ def _published(service: PlatformService, port: str = "http") -> str:
 pulumi.export("environment", spec.environment)
 pulumi.export("target", spec.target)
 pulumi.export("grafanaUrl", str(spec.grafana.url).rstrip("/"))
+pulumi.export("grafanaContent", spec.grafana.content)
 pulumi.export(
     "urls",
     {

@@ -736,6 +736,16 @@ class Grafana(Spec):
         description="Secret config key with a service-account token (required for Grafana Cloud).",
     )
     resources: Resources = Field(description="Requests and limits of a self-run Grafana.")
+    content: Literal["managed", "external"] = Field(
+        default="managed",
+        description=(
+            "Who declares Grafana's content (datasources, folders, dashboards, alert rules,"
+            " contact points, SLOs). managed: this stack, through the Grafana provider, which"
+            " needs Grafana reachable at url during `pulumi up`. external: this stack declares"
+            " the platform without it, for a new environment's first `up` (Grafana is not up"
+            " yet) or when another stack owns the content and reads this one's outputs."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -753,6 +763,11 @@ class Grafana(Spec):
     @property
     def deployed(self) -> bool:
         return self.deploy and not self.cloud
+
+    @property
+    def managed(self) -> bool:
+        """This stack declares Grafana's content through the Grafana provider."""
+        return self.content == "managed"
 
 
 class EventsSLI(Spec):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi
 import pytest
 
-from tests.program import run_program
+from tests.program import Program, run_program, stack_config
 
 
 def _run(config: dict[str, str], secret_keys: list[str]) -> dict[str, Any]:
@@ -48,3 +49,35 @@ def test_a_good_config_runs_the_program() -> None:
     assert program["spec"].alertmanager.receivers[0].url_secret == "hookUrl"
     assert "url_file: /etc/alertmanager/secrets/hook-url" in program["files"]["alertmanager.yml"]
     assert "secret-path" not in "".join(program["files"].values())
+
+
+def _grafana(program: Program) -> set[tuple[str, str]]:
+    """The Grafana provider, the content component and all it declares: (type, name)."""
+    return {
+        (r.typ, r.name)
+        for r in program.mocks.resources
+        if r.typ.startswith("grafana:")
+        or r.typ in {"pulumi:providers:grafana", "mlops:grafana:Content"}
+        or "pulumi:providers:grafana" in (r.provider or "")
+    }
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_external_grafana_content_declares_the_platform_without_the_grafana_provider(
+    stack: str,
+) -> None:
+    """A new environment's first `up` (no Grafana to talk to yet), or content owned by another
+    stack: everything else is declared as before, and the outputs say who owns the content."""
+    config, secrets = stack_config(stack)
+    managed = run_program(stack, config, secrets)
+    grafana = json.loads(config.get("mlops:grafana", "{}"))
+    config = {**config, "mlops:grafana": json.dumps({**grafana, "content": "external"})}
+    external = run_program(stack, config, secrets)
+
+    content = _grafana(managed)
+    assert len(content) >= 10  # provider, component, folders, dashboards, rules, ...
+    assert _grafana(external) == set()
+    everything = {(r.typ, r.name) for r in managed.mocks.resources}
+    assert {(r.typ, r.name) for r in external.mocks.resources} == everything - content
+    assert external.export("grafanaContent") == ("external", False)
+    assert managed.export("grafanaContent") == ("managed", False)

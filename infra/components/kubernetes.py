@@ -404,6 +404,7 @@ _RESOURCES: dict[tuple[str, str], Any] = {
     ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
     ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
 }
+POD_CONTROLLERS = frozenset({"StatefulSet", "Deployment"})
 _SNAKE = {
     "stringData": "string_data",
     "automountServiceAccountToken": "automount_service_account_token",
@@ -422,17 +423,26 @@ def create(
 
 
 class KubernetesTarget:
-    """Runs workloads in the stack's namespace, which it creates with the restricted profile."""
+    """Runs workloads in the stack's namespace, which it creates with the restricted profile.
+
+    The namespace outlives `pulumi destroy` (retain on delete): deleting it would delete the
+    data PersistentVolumeClaims that the StatefulSets retain, as the docker target keeps its
+    volumes. Dropping the data is a deliberate `kubectl delete namespace`."""
 
     def __init__(self, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         self.spec = spec
+        keep = pulumi.ResourceOptions(retain_on_delete=True)
         self.namespace = create(
-            namespace_manifest(spec), spec.kubernetes.namespace, opts or pulumi.ResourceOptions()
+            namespace_manifest(spec),
+            spec.kubernetes.namespace,
+            pulumi.ResourceOptions.merge(opts or pulumi.ResourceOptions(), keep),
         )
 
     def deploy(self, w: Workload, parent: pulumi.Resource) -> list[pulumi.CustomResource]:
-        opts = pulumi.ResourceOptions(parent=parent, depends_on=[self.namespace])
-        created = []
+        """The workload's objects; its Pod controller only once the account, files and rights
+        its Pods use exist, so the controller's first Pod is admitted and starts (without this,
+        a StatefulSet created before its ServiceAccount logs FailedCreate until it appears)."""
+        created: list[pulumi.CustomResource] = []
         for manifest in manifests(w, self.spec, secret_data(w)):
             kind = manifest["kind"]
             suffix = (
@@ -440,5 +450,7 @@ class KubernetesTarget:
                 if manifest["metadata"]["name"] == w.name
                 else (f"{kind.lower()}-{manifest['metadata']['name'].removeprefix(w.name + '-')}")
             )
+            needs = [self.namespace, *created] if kind in POD_CONTROLLERS else [self.namespace]
+            opts = pulumi.ResourceOptions(parent=parent, depends_on=needs)
             created.append(create(manifest, f"{w.name}-{suffix}", opts))
         return created

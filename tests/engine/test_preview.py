@@ -28,7 +28,7 @@ PACK = "mlops-observability@v0.1.0 (local: policies)"
 # The engine's words when the program registers a resource of a provider it lacks.
 MISSING_PROVIDER = re.compile(
     r"no resource plugin 'pulumi-resource-(random|kubernetes)' found in the workspace "
-    r"at version v(4\.21\.4|4\.34\.2)"
+    r"at version v(4\.21\.4|4\.25\.0)"
 )
 
 

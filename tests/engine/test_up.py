@@ -1,0 +1,250 @@
+"""`pulumi up` of the Kubernetes stacks through the real engine, the Kubernetes provider plugin
+4.25.0 built by tools/engine/build.sh and the policy pack at the stack's levels, against the local
+control plane of tests/cluster.py; then everything read back from its API server.
+
+The Grafana content goes through a provider the proxy refuses (pulumiverse grafana), so these
+stacks set `grafana.content: external`, the setting users take for a new environment's first
+`up` (or content owned by another stack), and set the Grafana admin password as a secret so no
+random provider is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster import ControlPlane, control_plane
+from tests.conftest import stack_spec
+from tests.engine.conftest import Engine, Result, shipped_secrets, stack_config
+from tests.tools import cache_dir
+
+PLUGIN_VERSION = "4.25.0"
+ADMIN_CONFIG_KEY = "grafanaAdminPassword"
+
+
+def plugin() -> Path:
+    path = (
+        cache_dir() / f"pulumi-resource-kubernetes-{PLUGIN_VERSION}" / "pulumi-resource-kubernetes"
+    )
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run tools/engine/build.sh")
+    return path
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    with control_plane(tmp_path_factory.mktemp("cluster")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def kube(engine: Engine, plane: ControlPlane) -> Engine:
+    """The engine with the Kubernetes plugin registered and the plane's kubeconfig."""
+    engine.run(
+        "plugin",
+        "install",
+        "resource",
+        "kubernetes",
+        PLUGIN_VERSION,
+        "--file",
+        str(plugin()),
+        check=True,
+    )
+    engine.env["KUBECONFIG"] = str(plane.kubeconfig)
+    return engine
+
+
+def up_stack(engine: Engine, stack: str, name: str) -> None:
+    """Stack NAME from the shipped STACK with Grafana content external and its secrets set."""
+    engine.new_stack(name, stack, [*shipped_secrets(stack), ADMIN_CONFIG_KEY])
+    for path, value in (
+        ("grafana.content", "external"),
+        ("grafana.adminPasswordSecret", ADMIN_CONFIG_KEY),
+    ):
+        engine.run("config", "set", "--stack", name, "--path", f"mlops:{path}", value, check=True)
+
+
+SHIPPED = ("staging", "prod")
+
+
+@dataclass
+class Up:
+    """One shipped stack brought up on the plane: the `up` and what the API server holds."""
+
+    stack: str
+    name: str
+    result: Result
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def ups(kube: Engine) -> dict[str, Up]:
+    """Each shipped stack's `up`, run once for the module."""
+    done = {}
+    for stack in SHIPPED:
+        name = f"{stack}-up"
+        up_stack(kube, stack, name)
+        start = time.monotonic()
+        result = kube.run(
+            "up",
+            "--yes",
+            "--skip-preview",
+            "--stack",
+            name,
+            "--policy-pack",
+            "policies",
+            "--policy-pack-config",
+            f"policies/config/{stack_config(name)}.json",
+            timeout=1200,
+        )
+        done[stack] = Up(stack, name, result, time.monotonic() - start)
+    return done
+
+
+@pytest.fixture(params=SHIPPED)
+def up(request: pytest.FixtureRequest, ups: dict[str, Up]) -> Up:
+    """One stack's successful `up` (a failed one fails every test that reads its result)."""
+    done = ups[request.param]
+    assert done.result.returncode == 0, str(done.result)
+    return done
+
+
+def _items(plane: ControlPlane, path: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = plane.get(path)["items"]
+    return items
+
+
+def _namespaced(plane: ControlPlane, stack: str, group: str, kind: str) -> list[dict[str, Any]]:
+    namespace = stack_spec(stack).kubernetes.namespace
+    prefix = "/api/v1" if group == "" else f"/apis/{group}"
+    return _items(plane, f"{prefix}/namespaces/{namespace}/{kind}")
+
+
+def test_up_creates_the_platform_through_the_engine_and_the_policy_pack(up: Up) -> None:
+    stack = up.stack
+    assert "mlops-observability@v0.1.0 (local: policies)" in up.result.output
+    created = re.search(r"\+ (\d+) created", up.result.output)
+    assert created, up.result.output
+    print(f"{stack} up: {up.seconds:.0f}s, {created.group(1)} resources created")
+
+
+def test_every_pod_controller_is_ready_with_the_replicas_the_spec_asks(
+    up: Up, plane: ControlPlane
+) -> None:
+    stack = up.stack
+    spec = stack_spec(stack)
+    controllers = _namespaced(plane, stack, "apps/v1", "deployments") + _namespaced(
+        plane, stack, "apps/v1", "statefulsets"
+    )
+    names = {c["metadata"]["name"] for c in controllers}
+    assert {f"{spec.name}-prometheus", f"{spec.name}-alertmanager", f"{spec.name}-mlflow"} <= names
+    for c in controllers:
+        assert c["status"].get("readyReplicas") == c["spec"]["replicas"], c["metadata"]["name"]
+    alertmanager = next(c for c in controllers if c["metadata"]["name"].endswith("-alertmanager"))
+    assert alertmanager["spec"]["replicas"] == spec.alertmanager.replicas
+    pods = _namespaced(plane, stack, "", "pods")
+    assert len(pods) == sum(c["spec"]["replicas"] for c in controllers)
+    events = _namespaced(plane, stack, "", "events")
+    assert [e["message"] for e in events if e["reason"] == "FailedCreate"] == []
+    print(f"{stack}: {len(controllers)} controllers, {len(pods)} Pods admitted under restricted")
+
+
+def test_the_pods_run_as_the_spec_and_the_restricted_profile_say(
+    up: Up, plane: ControlPlane
+) -> None:
+    stack = up.stack
+    namespace = plane.get(f"/api/v1/namespaces/{stack_spec(stack).kubernetes.namespace}")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for pod in _namespaced(plane, stack, "", "pods"):
+        name = pod["metadata"]["name"]
+        assert pod["spec"]["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["metadata"]["labels"]["app.kubernetes.io/part-of"], name
+        for container in pod["spec"]["containers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True, name
+            assert security["allowPrivilegeEscalation"] is False, name
+            assert security["capabilities"]["drop"] == ["ALL"], name
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
+            assert "memory" in container["resources"]["limits"], name
+            assert "readinessProbe" in container, name
+
+
+def test_every_claim_of_the_stateful_sets_is_bound_at_its_spec_size(
+    up: Up, plane: ControlPlane
+) -> None:
+    stack = up.stack
+    spec = stack_spec(stack)
+    claims = {
+        c["metadata"]["name"]: c for c in _namespaced(plane, stack, "", "persistentvolumeclaims")
+    }
+    prometheus = claims[f"data-{spec.name}-prometheus-0"]
+    assert prometheus["status"]["phase"] == "Bound"
+    assert prometheus["spec"]["resources"]["requests"]["storage"] == spec.prometheus.storage_size
+    assert all(c["status"]["phase"] == "Bound" for c in claims.values())
+
+
+def test_a_second_preview_of_the_same_program_changes_nothing(up: Up, kube: Engine) -> None:
+    """The program is idempotent: no perpetual diff on any resource."""
+    result = kube.run("preview", "--stack", up.name, "--diff", "--expect-no-changes", timeout=600)
+    assert result.returncode == 0, str(result)
+
+
+def _steps(output: str) -> set[tuple[str, str]]:
+    """(operation, resource name) of every step `pulumi preview --json` plans to take."""
+    document = json.loads(output[output.index("{") :])
+    return {
+        (step["op"], step["urn"].rsplit("::", 1)[1])
+        for step in document.get("steps", [])
+        if step["op"] != "same"
+    }
+
+
+def test_one_setting_changed_previews_as_exactly_the_update_it_means(
+    ups: dict[str, Up], kube: Engine
+) -> None:
+    up = ups["staging"]
+    assert up.result.returncode == 0
+    spec = stack_spec("staging")
+
+    def retention(value: str) -> None:
+        path = "mlops:prometheus.retentionTime"
+        kube.run("config", "set", "--stack", up.name, "--path", path, value, check=True)
+
+    retention("9d")
+    try:
+        result = kube.run("preview", "--stack", up.name, "--json", timeout=600)
+        assert result.returncode == 0, str(result)
+        assert _steps(result.output) == {("update", f"{spec.name}-prometheus-statefulset")}
+    finally:
+        retention(spec.prometheus.retention_time)
+
+
+def test_destroy_removes_what_up_created_and_keeps_the_data_claims(
+    up: Up, kube: Engine, plane: ControlPlane
+) -> None:
+    stack = up.stack
+    claims = {
+        c["metadata"]["name"] for c in _namespaced(plane, stack, "", "persistentvolumeclaims")
+    }
+    assert claims
+    result = kube.run("destroy", "--yes", "--stack", up.name, timeout=900)
+    assert result.returncode == 0, str(result)
+    for group, kind in (
+        ("apps/v1", "statefulsets"),
+        ("apps/v1", "deployments"),
+        ("", "services"),
+        ("", "secrets"),
+        ("policy/v1", "poddisruptionbudgets"),
+    ):
+        assert _namespaced(plane, stack, group, kind) == [], kind
+    config_maps = {c["metadata"]["name"] for c in _namespaced(plane, stack, "", "configmaps")}
+    assert config_maps <= {"kube-root-ca.crt"}  # the controller manager's, in every namespace
+    after = {c["metadata"]["name"] for c in _namespaced(plane, stack, "", "persistentvolumeclaims")}
+    assert after == claims
