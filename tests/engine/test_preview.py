@@ -1,17 +1,14 @@
-"""`pulumi preview` of the Kubernetes stacks with the real engine and the policy pack.
+"""`pulumi preview` of the Kubernetes stacks with the real engine and the policy pack, before
+any provider plugin is registered (tests/engine/test_up.py registers the Kubernetes one).
 
-No resource provider plugin can be built here: the Go module proxy refuses
-github.com/pulumi/pulumi-random/provider/v4 (v4.21.4) and
-github.com/pulumi/pulumi-kubernetes/provider/v4 (v4.34.2, and even its
-version list) with 403 "This module version is not available". So a preview
-of staging or prod runs the program through the real engine, config, secrets
-and policy pack included, up to the first resource that needs a provider,
-and stops there asking for its plugin. What the engine can show without the
-providers is tested here: the project's config declarations pass the
-engine's own validation, config and secrets reach the program as the engine
-hands them over, the spec's checks stop a bad stack before anything is
-registered, and the policy pack starts, takes the stack's enforcement levels
-and reports.
+The shipped stacks generate the Grafana admin password with the random provider, whose module
+the Go proxy refuses (github.com/pulumi/pulumi-random/provider/v4 v4.21.4: 403 "This module
+version is not available"), and this engine has no plugin yet: a preview runs the program
+through the real engine, config, secrets and policy pack included, up to the first resource
+that needs a provider, and stops there asking for its plugin. Tested here: the project's config
+declarations pass the engine's own validation, config and secrets reach the program as the
+engine hands them over, the spec's checks stop a bad stack before anything is registered, and
+the policy pack starts, takes the stack's enforcement levels and reports.
 """
 
 from __future__ import annotations
