@@ -1,7 +1,7 @@
 """A local Kubernetes control plane for the engine tier, on 127.0.0.1 only.
 
-etcd, kube-apiserver and kube-controller-manager of the versions `tools/engine/build.sh` builds
-(tools/engine/cluster/go.mod), with certificates made at start in the plane's own folder: a
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok of the versions
+`tools/engine/build.sh` builds (tools/engine/cluster/go.mod), with certificates made at start in the plane's own folder: a
 CA, the API server's serving certificate (127.0.0.1 and the in-cluster names), a client
 certificate in `system:masters` for the kubeconfig, and the service-account signing key. The
 API server runs its default admission plugins, PodSecurity among them, so a namespace's
@@ -37,25 +37,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from tests import servers
-from tests.tools import cache_dir
+from tests.tools import cache_dir, required
 
 CLUSTER_MODULE = Path(__file__).resolve().parent.parent / "tools" / "engine" / "cluster" / "go.mod"
 SERVICE_RANGE = "10.0.0.0/24"
 API_SERVICE_IP = "10.0.0.1"  # the first address of SERVICE_RANGE: the `kubernetes` Service
-
-
-def _required(module: str) -> str:
-    for line in CLUSTER_MODULE.read_text().splitlines():
-        words = line.removeprefix("require").split()
-        if words[:1] == [module] and len(words) > 1:
-            return words[1]
-    raise LookupError(f"{CLUSTER_MODULE} requires no {module}")
+# The account the controller manager makes in every namespace: its presence says it is working.
+DEFAULT_ACCOUNT = "/api/v1/namespaces/default/serviceaccounts/default"
 
 
 def binaries() -> Path:
     """The folder tools/engine/build.sh builds the control plane into."""
-    kube = _required("k8s.io/kubernetes")
-    etcd = _required("go.etcd.io/etcd/server/v3")
+    kube = required(CLUSTER_MODULE, "k8s.io/kubernetes")
+    etcd = required(CLUSTER_MODULE, "go.etcd.io/etcd/server/v3")
     folder = cache_dir() / f"kubernetes-{kube}-etcd-{etcd}"
     names = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
     for name in (*names, "kwok-stages.yaml"):
@@ -216,6 +210,21 @@ class ControlPlane:
             body: dict[str, Any] = response.json()
             return body
 
+    def items(self, path: str) -> list[dict[str, Any]]:
+        """The objects of a list PATH."""
+        found: list[dict[str, Any]] = self.get(path)["items"]
+        return found
+
+    def status(self, path: str) -> int:
+        with self.client() as client:
+            return client.get(path).status_code
+
+
+def is_ready(obj: dict[str, Any]) -> bool:
+    """A Node or Pod whose Ready condition is True."""
+    conditions = obj.get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
 
 def etcd_argv(binary: Path, data: Path, client_port: int, peer_port: int) -> list[str | Path]:
     client = f"http://127.0.0.1:{client_port}"
@@ -359,24 +368,10 @@ def provision(plane: ControlPlane, stop: threading.Event) -> None:
                 continue
 
 
-def _ready(plane: ControlPlane) -> bool:
-    with plane.client() as client:
-        return client.get("/readyz").status_code == 200
-
-
-def _node_ready(plane: ControlPlane) -> bool:
-    conditions = plane.get(f"/api/v1/nodes/{NODE_NAME}").get("status", {}).get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-
-def _has_default_service_account(plane: ControlPlane) -> bool:
-    with plane.client() as client:
-        return client.get("/api/v1/namespaces/default/serviceaccounts/default").status_code == 200
-
-
 @contextmanager
 def control_plane(folder: Path) -> Iterator[ControlPlane]:
-    """Start etcd, the API server and the controller manager in FOLDER; stop all on exit."""
+    """Start the plane (etcd, API server, controller manager, scheduler, kwok and its node, the
+    claim provisioner) in FOLDER; stop all of it on exit."""
     bin_dir = binaries()
     pki = make_pki(folder / "pki")
     etcd_port, peer_port, api_port, cm_port, sched_port, kwok_port = (
@@ -405,7 +400,9 @@ def control_plane(folder: Path) -> Iterator[ControlPlane]:
             url,
             folder / "kube-apiserver.log",
         )
-        stack.enter_context(servers.running(apiserver, lambda: _ready(plane), timeout=180))
+        stack.enter_context(
+            servers.running(apiserver, lambda: plane.status("/readyz") == 200, timeout=180)
+        )
 
         def component(name: str, argv: list[str | Path]) -> servers.Server:
             return servers.start(name, argv, url, folder / f"{name}.log")
@@ -415,7 +412,7 @@ def control_plane(folder: Path) -> Iterator[ControlPlane]:
             controller_manager_argv(bin_dir / "kube-controller-manager", pki, config, cm_port),
         )
         stack.enter_context(
-            servers.running(manager, lambda: _has_default_service_account(plane), timeout=120)
+            servers.running(manager, lambda: plane.status(DEFAULT_ACCOUNT) == 200, timeout=120)
         )
         for name, argv in (
             ("kube-scheduler", scheduler_argv(bin_dir / "kube-scheduler", config, sched_port)),
@@ -424,7 +421,9 @@ def control_plane(folder: Path) -> Iterator[ControlPlane]:
             stack.enter_context(servers.running(component(name, argv), None))
         with plane.client() as client:
             client.post("/api/v1/nodes", json=node()).raise_for_status()
-        servers.wait_until(lambda: _node_ready(plane), 60, "the kwok node Ready")
+        servers.wait_until(
+            lambda: is_ready(plane.get(f"/api/v1/nodes/{NODE_NAME}")), 60, "the kwok node Ready"
+        )
         stop = threading.Event()
         provisioner = threading.Thread(target=provision, args=(plane, stop), daemon=True)
         provisioner.start()

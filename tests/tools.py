@@ -68,13 +68,18 @@ def otelcol() -> Path:
     )
 
 
+def required(go_mod: Path, module: str) -> str:
+    """The version GO_MOD requires of MODULE, in either require form (tools/go-mod.sh in Python)."""
+    for line in go_mod.read_text().splitlines():
+        words = line.removeprefix("require").split()
+        if words[:1] == [module] and len(words) > 1:
+            return words[1]
+    raise LookupError(f"{go_mod} requires no {module}")
+
+
 def jaeger_version() -> str:
     """The Jaeger version tools/telemetry/go.mod requires (without the `v`)."""
-    for line in TELEMETRY_MODULE.read_text().splitlines():
-        words = line.replace("require", "").split()
-        if words[:1] == ["github.com/jaegertracing/jaeger"]:
-            return words[1].removeprefix("v")
-    raise LookupError(f"{TELEMETRY_MODULE} requires no github.com/jaegertracing/jaeger")
+    return required(TELEMETRY_MODULE, "github.com/jaegertracing/jaeger").removeprefix("v")
 
 
 def jaeger() -> Path:

@@ -16,7 +16,6 @@ it is never a silent skip.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ import pytest
 
 from infra.config import ROOT, secret_keys
 from tests.conftest import stack_spec
-from tests.tools import cache_dir
+from tests.tools import cache_dir, required
 
 ENGINE_MODULE = ROOT / "tools" / "engine" / "go.mod"
 # What the project copy needs to run the program and the policy pack.
@@ -59,11 +58,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def engine_version() -> str:
     """The pkg/v3 tag that tools/engine/go.mod requires (the one build.sh builds)."""
-    match = re.search(
-        r"^\s*github\.com/pulumi/pulumi/pkg/v3 (v\S+)", ENGINE_MODULE.read_text(), re.M
-    )
-    assert match, f"{ENGINE_MODULE} requires no github.com/pulumi/pulumi/pkg/v3"
-    return match.group(1)
+    return required(ENGINE_MODULE, "github.com/pulumi/pulumi/pkg/v3")
 
 
 def engine_dir() -> Path:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster import NODE_NAME, ControlPlane, control_plane
+from tests.cluster import NODE_NAME, ControlPlane, control_plane, is_ready
 
 
 @pytest.fixture(scope="module")
@@ -89,15 +89,7 @@ def test_the_api_server_reports_the_built_version(plane: ControlPlane) -> None:
 
 
 def _ready_pods(plane: ControlPlane, namespace: str) -> list[dict[str, Any]]:
-    pods = plane.get(f"/api/v1/namespaces/{namespace}/pods")["items"]
-    return [
-        p
-        for p in pods
-        if any(
-            c["type"] == "Ready" and c["status"] == "True"
-            for c in p.get("status", {}).get("conditions", [])
-        )
-    ]
+    return [p for p in plane.items(f"/api/v1/namespaces/{namespace}/pods") if is_ready(p)]
 
 
 def test_a_compliant_pod_is_created_scheduled_and_reported_ready(plane: ControlPlane) -> None:
@@ -154,13 +146,13 @@ def test_a_pod_adding_a_capability_is_refused_by_pod_security_admission(
     )
 
     def failed_create() -> list[str]:
-        events = plane.get(f"/api/v1/namespaces/{namespace}/events")["items"]
+        events = plane.items(f"/api/v1/namespaces/{namespace}/events")
         return [e["message"] for e in events if e["reason"] == "FailedCreate"]
 
     messages = _wait_for(failed_create, "a FailedCreate event")
     assert any('violates PodSecurity "restricted:latest"' in m for m in messages), messages
     assert any("NET_ADMIN" in m for m in messages), messages
-    assert plane.get(f"/api/v1/namespaces/{namespace}/pods")["items"] == []
+    assert plane.items(f"/api/v1/namespaces/{namespace}/pods") == []
 
 
 def _listening() -> set[str]:

@@ -116,15 +116,10 @@ def up(request: pytest.FixtureRequest, ups: dict[str, Up]) -> Up:
     return done
 
 
-def _items(plane: ControlPlane, path: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = plane.get(path)["items"]
-    return items
-
-
 def _namespaced(plane: ControlPlane, stack: str, group: str, kind: str) -> list[dict[str, Any]]:
     namespace = stack_spec(stack).kubernetes.namespace
     prefix = "/api/v1" if group == "" else f"/apis/{group}"
-    return _items(plane, f"{prefix}/namespaces/{namespace}/{kind}")
+    return plane.items(f"{prefix}/namespaces/{namespace}/{kind}")
 
 
 def test_up_creates_the_platform_through_the_engine_and_the_policy_pack(up: Up) -> None:

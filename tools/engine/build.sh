@@ -19,8 +19,9 @@ cache="${MLOPS_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-observability/
 export GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 cd "$engine"
 
-version="$(awk '$1 == "github.com/pulumi/pulumi/pkg/v3" { print $2 }' go.mod)"
-sdk_version="$(awk '$1 == "github.com/pulumi/pulumi/sdk/v3" { print $2 }' go.mod)"
+source "$engine/../go-mod.sh"
+version="$(required go.mod github.com/pulumi/pulumi/pkg/v3)"
+sdk_version="$(required go.mod github.com/pulumi/pulumi/sdk/v3)"
 [ -n "$version" ] && [ "$version" = "$sdk_version" ] || {
   echo "tools/engine/go.mod must require pkg/v3 and sdk/v3 at one tag (got '$version' and '$sdk_version')" >&2
   exit 1
@@ -55,11 +56,8 @@ fi
 
 # The Kubernetes provider plugin and the local control plane (etcd, kube-apiserver,
 # kube-controller-manager) the tier runs `pulumi up` against, from their wrapper modules.
-module_version() { # module_version DIR MODULE: the version DIR/go.mod requires (either require form)
-  sed -E 's/^require[[:space:]]+//' "$1/go.mod" | awk -v m="$2" '$1 == m && !found { print $2; found = 1 }'
-}
 provider_module=github.com/pulumi/pulumi-kubernetes/provider/v4
-provider_version="$(module_version kubernetes "$provider_module")"
+provider_version="$(required kubernetes/go.mod "$provider_module")"
 # The module has no provider/v4.x tags: this pseudo-version is the commit of release v4.25.0.
 kubernetes_plugin=4.25.0
 [ "$provider_version" = v4.0.0-20260115033456-f47bc2d6f199 ] || {
@@ -89,8 +87,8 @@ PY
   echo "$plugin_hash" >"$plugin.src"
 fi
 
-kube_version="$(module_version cluster k8s.io/kubernetes)"
-etcd_version="$(module_version cluster go.etcd.io/etcd/server/v3)"
+kube_version="$(required cluster/go.mod k8s.io/kubernetes)"
+etcd_version="$(required cluster/go.mod go.etcd.io/etcd/server/v3)"
 [ -n "$kube_version" ] && [ -n "$etcd_version" ] || {
   echo "cluster/go.mod must require k8s.io/kubernetes and go.etcd.io/etcd/server/v3" >&2
   exit 1

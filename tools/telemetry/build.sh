@@ -21,9 +21,9 @@ otel_tag="$(cd "$here/../.." && python3 -c \
 # distribution, and the collector components the rendered config names are required at the
 # versions Jaeger builds with, so the two binaries share one dependency set and one `go build`
 # compiles every shared package (the collector, gRPC, protobuf, OpenTelemetry) once.
-mod_version() { awk -v m="$1" '$1 == m { print $2 }' "$here/go.mod"; }
-jaeger_version="$(mod_version github.com/jaegertracing/jaeger)"
-collector_version="$(mod_version go.opentelemetry.io/collector/otelcol)"
+source "$here/../go-mod.sh"
+jaeger_version="$(required "$here/go.mod" github.com/jaegertracing/jaeger)"
+collector_version="$(required "$here/go.mod" go.opentelemetry.io/collector/otelcol)"
 [ -n "$jaeger_version" ] || { echo "$here/go.mod requires no github.com/jaegertracing/jaeger" >&2; exit 1; }
 # The deployed contrib image is released with the core collector of its minor version.
 [ "${collector_version%.*}" = "v${otel_tag%.*}" ] || {
