@@ -54,9 +54,10 @@ preview: setup ## pulumi preview of STACK, as a pull request's check runs it
 	@command -v pulumi >/dev/null 2>&1 || { echo "the Pulumi CLI is not installed: https://www.pulumi.com/docs/iac/download-install/"; exit 1; }
 	pulumi preview --stack $(STACK) --diff
 
-render: setup ## Write the rendered configs and dashboards of STACK (default dev) to OUT (default build/STACK)
+render: setup ## Write the rendered configs, dashboards and (kubernetes stacks) manifests of STACK (default dev) to OUT (default build/STACK)
 	uv run python -m infra.render --stack $(STACK) --out $(OUT)
 	uv run python -m dashboards --stack $(STACK) --out $(OUT)/dashboards
+	uv run python -m infra.manifests --stack $(STACK) --out $(OUT)/manifests
 
 bench: setup ## Measure the service's instrumentation cost (on against off) and the program's build time
 	uv run python bench/serving.py --pin

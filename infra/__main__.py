@@ -22,7 +22,7 @@ from infra import conventions as cv
 from infra import endpoints as ep
 from infra.components.docker import DockerTarget
 from infra.components.grafana import GrafanaContent, GrafanaContentArgs, grafana_provider
-from infra.components.kubernetes import KubernetesTarget
+from infra.components.kubernetes import KubernetesTarget, secrets_to_provide
 from infra.components.platform import PlatformService, Target, grafana_admin_password
 from infra.components.services import Inputs, plan
 from infra.config import ROOT, SpecError, from_pulumi, load_spec, secret_keys
@@ -109,6 +109,9 @@ pulumi.export(
 pulumi.export("grafanaAdminUser", spec.grafana.admin_user)
 if admin_password is not None:
     pulumi.export("grafanaAdminPassword", pulumi.Output.secret(admin_password))
+if spec.kubernetes.render_yaml_to is not None:
+    pulumi.export("renderedTo", spec.kubernetes.render_yaml_to)
+    pulumi.export("secretsToProvide", secrets_to_provide([s.workload for s in services.values()]))
 pulumi.export(
     "renderedFiles",
     {name: hashlib.sha256(text.encode()).hexdigest()[:16] for name, text in sorted(files.items())},

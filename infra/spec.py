@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal, Self
 
 import promql_parser
@@ -951,6 +952,29 @@ class Kubernetes(Spec):
     storage_class: str | None = Field(
         default=None, description="StorageClass of every volume; cluster default when unset."
     )
+    render_yaml_to: str | None = Field(
+        default=None,
+        description=(
+            "Write every object as YAML to this folder (relative to the project) instead of"
+            " applying it to a cluster: the provider's renderYamlToDirectory, for a GitOps"
+            " repository or a review. Secrets are left out, because the provider writes their"
+            " values in plain text: create them with your secret manager (the stack exports"
+            " their names and keys as secretsToProvide)."
+        ),
+    )
+
+    @field_validator("render_yaml_to")
+    @classmethod
+    def _relative_folder(cls, value: str | None) -> str | None:
+        parts = PurePosixPath(value).parts if value else ()
+        if value is not None and (
+            not re.fullmatch(r"[A-Za-z0-9_./-]+", value) or value.startswith("/") or ".." in parts
+        ):
+            raise ValueError(
+                "must be a folder inside the project (letters, digits, _ . - /, no leading / "
+                "or ..), e.g. rendered/prod"
+            )
+        return value
 
 
 class PlatformSpec(Spec):
@@ -1063,6 +1087,19 @@ class PlatformSpec(Spec):
                     f"{key} {window} holds fewer than 4 scrapes of prometheus.scrapeInterval "
                     f"{self.prometheus.scrape_interval}: rate() needs several samples"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _rendering_needs_no_cluster(self) -> Self:
+        if self.kubernetes.render_yaml_to is None:
+            return self
+        if self.target != "kubernetes":
+            raise ValueError("kubernetes.renderYamlTo: only the kubernetes target renders YAML")
+        if self.grafana.deployed and self.grafana.managed:
+            raise ValueError(
+                "kubernetes.renderYamlTo: the Grafana content needs the Grafana this stack "
+                "runs, which rendering does not start; set grafana.content: external"
+            )
         return self
 
     @model_validator(mode="after")

@@ -23,11 +23,12 @@ import signal
 import ssl
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import yaml
@@ -38,6 +39,8 @@ from cryptography.x509.oid import NameOID
 
 from tests import servers
 from tests.tools import cache_dir, required
+
+T = TypeVar("T")
 
 CLUSTER_MODULE = Path(__file__).resolve().parent.parent / "tools" / "engine" / "cluster" / "go.mod"
 SERVICE_RANGE = "10.0.0.0/24"
@@ -218,6 +221,22 @@ class ControlPlane:
     def status(self, path: str) -> int:
         with self.client() as client:
             return client.get(path).status_code
+
+    def failed_creates(self, namespace: str) -> list[str]:
+        """The messages of the namespace's FailedCreate events (a controller refused a Pod)."""
+        events = self.items(f"/api/v1/namespaces/{namespace}/events")
+        return [e["message"] for e in events if e["reason"] == "FailedCreate"]
+
+
+def wait_for(check: Callable[[], T], what: str, timeout: float = 60) -> T:
+    """CHECK's first truthy answer, polled every half second for up to TIMEOUT seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} not seen in {timeout}s")
 
 
 def is_ready(obj: dict[str, Any]) -> bool:

@@ -21,6 +21,9 @@ from infra.spec import PlatformSpec
 from tests.pulumi_mocks import Mocks, Registered, resolve, run_mocked
 
 SECRET_MARK = "zz-secret-value-"
+# The Kubernetes release whose schemas kubernetes-validate checks objects against: the minor of
+# the control plane the engine tier runs (tools/engine/cluster).
+KUBERNETES_VERSION = "1.37.0"
 
 
 def secret_value(key: str) -> str:
@@ -102,3 +105,13 @@ def integral(node: Any) -> Any:
     if isinstance(node, list):
         return [integral(v) for v in node]
     return node
+
+
+def manifest_of(resource: Registered) -> dict[str, Any]:
+    """A registered Kubernetes resource as the object in API shape."""
+    manifest: dict[str, Any] = integral(dict(resource.inputs))
+    group_version, kind = resource.typ.removeprefix("kubernetes:").split(":")
+    group, version = group_version.split("/")
+    manifest["apiVersion"] = version if group == "core" else f"{group}/{version}"
+    manifest["kind"] = kind
+    return manifest

@@ -26,10 +26,16 @@ from infra.components.services import Inputs, prometheus
 from infra.config import ROOT
 from infra.render import render_all
 from tests.conftest import stack_spec
-from tests.program import SECRET_MARK, Program, integral, run_program, walk
+from tests.program import (
+    KUBERNETES_VERSION,
+    SECRET_MARK,
+    Program,
+    manifest_of,
+    run_program,
+    walk,
+)
 from tests.pulumi_mocks import Registered, strings
 
-KUBERNETES_VERSION = "1.37.0"
 C = cv.Component
 CONTAINER = "docker:index/container:Container"
 DATASOURCE = "grafana:oss/dataSource:DataSource"
@@ -58,17 +64,8 @@ def _kubernetes(program: Program) -> list[Registered]:
     return [r for r in program.mocks.resources if r.typ.startswith("kubernetes:")]
 
 
-def _manifest(resource: Registered) -> dict[str, Any]:
-    manifest: dict[str, Any] = integral(dict(resource.inputs))
-    group_version, kind = resource.typ.removeprefix("kubernetes:").split(":")
-    group, version = group_version.split("/")
-    manifest["apiVersion"] = version if group == "core" else f"{group}/{version}"
-    manifest["kind"] = kind
-    return manifest
-
-
 def _workloads(program: Program) -> list[dict[str, Any]]:
-    return [_manifest(r) for r in program.mocks.resources if r.typ in WORKLOAD_KINDS]
+    return [manifest_of(r) for r in program.mocks.resources if r.typ in WORKLOAD_KINDS]
 
 
 def _containers(workload: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -416,7 +413,7 @@ def test_kubernetes_objects_are_valid_for_a_current_kubernetes(kube: Program) ->
     objects = _kubernetes(kube)
     assert objects
     for resource in objects:
-        manifest = _manifest(resource)
+        manifest = manifest_of(resource)
         try:
             kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as err:

@@ -666,6 +666,28 @@ INVALID: list[tuple[str, dict[str, Any], set[str], str]] = [
         r"mlops:tempo.storage: accessKeyIdSecret and secretAccessKeySecret go together",
     ),
     (
+        "rendering YAML on the docker target",
+        _dev(kubernetes={"namespace": "mlops-dev", "renderYamlTo": "rendered/dev"}),
+        set(),
+        r"kubernetes.renderYamlTo: only the kubernetes target renders YAML",
+    ),
+    (
+        "rendering YAML with the Grafana content of a Grafana the stack runs",
+        {
+            "mlops:environment": "staging",
+            "mlops:kubernetes": {"namespace": "mlops-staging", "renderYamlTo": "rendered/staging"},
+        },
+        set(),
+        r"kubernetes.renderYamlTo: the Grafana content needs the Grafana this stack runs, which "
+        r"rendering does not start; set grafana.content: external",
+    ),
+    (
+        "rendering YAML outside the project",
+        _dev(kubernetes={"namespace": "mlops-dev", "renderYamlTo": "../elsewhere"}),
+        set(),
+        r"mlops:kubernetes.renderYamlTo: must be a folder inside the project",
+    ),
+    (
         "docker bind address not an address",
         _dev(docker={"bindAddress": "localhost:80"}),
         set(),

@@ -13,7 +13,7 @@ of a rendered file changes a pod annotation, which rolls the pods.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 
 from infra import conventions as cv
 from infra.components.workload import Workload, secret
+from infra.render._yaml import dump
 from infra.spec import PlatformSpec
 
 MANAGED_BY = "pulumi"
@@ -249,7 +250,7 @@ def manifests(
             {
                 "apiVersion": "v1",
                 "kind": "Secret",
-                "metadata": _metadata(w, ns, f"{w.name}-secrets"),
+                "metadata": _metadata(w, ns, secret_name(w)),
                 "type": "Opaque",
                 "stringData": dict(secret_data)
                 if secret_data is not None
@@ -376,12 +377,40 @@ def manifests(
     return out
 
 
+def secret_name(w: Workload) -> str:
+    return f"{w.name}-secrets"
+
+
 def secret_keys(w: Workload) -> list[str]:
     root = files_root(w) or "/"
     return sorted(
         [_key(posixpath.relpath(p, root)) for p in w.secret_files]
         + [f"env-{k}" for k in w.secret_env]
     )
+
+
+def secrets_to_provide(workloads: Sequence[Workload]) -> dict[str, list[str]]:
+    """The Secrets a rendered platform needs from the user's secret manager: name -> keys."""
+    return {secret_name(w): secret_keys(w) for w in workloads if w.secret_files or w.secret_env}
+
+
+def applied(manifest: Mapping[str, Any], rendering: bool) -> bool:
+    """Whether an object is declared: rendering leaves the Secrets out, since the provider
+    (and any YAML file) would hold their values in plain text."""
+    return not (rendering and manifest["kind"] == "Secret")
+
+
+def manifest_files(workloads: Sequence[Workload], spec: PlatformSpec) -> dict[str, str]:
+    """Every object a rendering stack declares, as YAML files numbered in the order to apply
+    them (`kubectl apply -f` takes a folder's files in name order), like `helm template`."""
+    objects = [namespace_manifest(spec)] + [
+        m for w in workloads for m in manifests(w, spec) if applied(m, rendering=True)
+    ]
+    header = f"{spec.name}: written by `make render` (python -m infra.manifests); do not edit"
+    return {
+        f"{i:03d}-{m['kind'].lower()}-{m['metadata']['name']}.yaml": dump(m, header)
+        for i, m in enumerate(objects)
+    }
 
 
 def secret_data(w: Workload) -> dict[str, pulumi.Output[str]]:
@@ -431,7 +460,17 @@ class KubernetesTarget:
 
     def __init__(self, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         self.spec = spec
-        keep = pulumi.ResourceOptions(retain_on_delete=True)
+        self.rendering = spec.kubernetes.render_yaml_to is not None
+        self.provider = (
+            k8s.Provider(
+                f"{spec.name}-render",
+                render_yaml_to_directory=spec.kubernetes.render_yaml_to,
+                opts=opts,
+            )
+            if self.rendering
+            else None
+        )
+        keep = pulumi.ResourceOptions(retain_on_delete=True, provider=self.provider)
         self.namespace = create(
             namespace_manifest(spec),
             spec.kubernetes.namespace,
@@ -444,6 +483,8 @@ class KubernetesTarget:
         a StatefulSet created before its ServiceAccount logs FailedCreate until it appears)."""
         created: list[pulumi.CustomResource] = []
         for manifest in manifests(w, self.spec, secret_data(w)):
+            if not applied(manifest, self.rendering):
+                continue
             kind = manifest["kind"]
             suffix = (
                 kind.lower()
@@ -451,6 +492,6 @@ class KubernetesTarget:
                 else (f"{kind.lower()}-{manifest['metadata']['name'].removeprefix(w.name + '-')}")
             )
             needs = [self.namespace, *created] if kind in POD_CONTROLLERS else [self.namespace]
-            opts = pulumi.ResourceOptions(parent=parent, depends_on=needs)
+            opts = pulumi.ResourceOptions(parent=parent, depends_on=needs, provider=self.provider)
             created.append(create(manifest, f"{w.name}-{suffix}", opts))
         return created

@@ -6,13 +6,13 @@ needed: rendered files only name the paths where secrets are mounted.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from infra import cli
 from infra import endpoints as ep
-from infra.config import SpecError, from_stack_file, load_spec
 from infra.render import render_all
+from infra.spec import PlatformSpec
 
 
 def write(files: dict[str, str], out: Path) -> list[Path]:
@@ -25,25 +25,12 @@ def write(files: dict[str, str], out: Path) -> list[Path]:
     return written
 
 
+def _write_rendered(spec: PlatformSpec, out: Path) -> list[str]:
+    return [str(p) for p in write(render_all(spec, ep.for_spec(spec)), out)]
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.render", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
-    parser.add_argument("--out", type=Path, help="output folder (default: build/<stack>)")
-    parser.add_argument(
-        "--dir", type=Path, default=Path.cwd(), help="folder holding the stack files"
-    )
-    args = parser.parse_args(argv)
-    try:
-        spec = load_spec(from_stack_file(args.stack, args.dir))
-    except SpecError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    out = args.out or Path("build") / args.stack
-    for path in write(render_all(spec, ep.for_spec(spec)), out):
-        print(path)
-    return 0
+    return cli.run("python -m infra.render", __doc__, "", _write_rendered, argv)
 
 
 if __name__ == "__main__":

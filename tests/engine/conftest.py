@@ -15,16 +15,18 @@ it is never a silent skip.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from infra.config import ROOT, secret_keys
+from tests.cluster import ControlPlane, control_plane
 from tests.conftest import stack_spec
 from tests.tools import cache_dir, required
 
@@ -41,6 +43,9 @@ PROJECT_PARTS = (
     "policies",
 )
 PASSPHRASE = "engine-tier-passphrase"
+# The plugin tools/engine/build.sh builds must be the Python SDK's version: they agree on one
+# schema, and the SDK asks the engine for a plugin of its own version.
+PLUGIN_VERSION = importlib.metadata.version("pulumi_kubernetes")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -116,15 +121,25 @@ class Engine:
 
     def preview(self, stack: str, policy_config: str | None = None) -> Result:
         """`pulumi preview` with the policy pack and the stack's enforcement levels."""
+        return self.run("preview", "--stack", stack, *_policy(stack, policy_config))
+
+    def up(
+        self, stack: str, *flags: str, policy_config: str | None = None, timeout: float = 1200
+    ) -> Result:
+        """`pulumi up --yes` with the policy pack and the stack's enforcement levels."""
         return self.run(
-            "preview",
-            "--stack",
-            stack,
-            "--policy-pack",
-            "policies",
-            "--policy-pack-config",
-            policy_config or f"policies/config/{stack_config(stack)}.json",
+            "up", "--yes", *flags, "--stack", stack, *_policy(stack, policy_config), timeout=timeout
         )
+
+
+def _policy(stack: str, config: str | None) -> tuple[str, ...]:
+    """The policy pack's flags: the shipped stack's enforcement levels unless CONFIG is named."""
+    return (
+        "--policy-pack",
+        "policies",
+        "--policy-pack-config",
+        config or f"policies/config/{stack_config(stack)}.json",
+    )
 
 
 def stack_config(stack: str) -> str:
@@ -188,3 +203,55 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     eng = Engine(pulumi, project, env)
     eng.run("login", f"file://{state}", check=True)
     return eng
+
+
+def plugin() -> Path:
+    path = (
+        cache_dir() / f"pulumi-resource-kubernetes-{PLUGIN_VERSION}" / "pulumi-resource-kubernetes"
+    )
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run tools/engine/build.sh")
+    return path
+
+
+@pytest.fixture(scope="session")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """One local control plane for the engine tier (tests/cluster.py)."""
+    with control_plane(tmp_path_factory.mktemp("cluster")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def kube(engine: Engine, plane: ControlPlane) -> Engine:
+    """The engine with the Kubernetes plugin registered and the plane's kubeconfig."""
+    engine.run(
+        "plugin",
+        "install",
+        "resource",
+        "kubernetes",
+        PLUGIN_VERSION,
+        "--file",
+        str(plugin()),
+        check=True,
+    )
+    engine.env["KUBECONFIG"] = str(plane.kubeconfig)
+    return engine
+
+
+ADMIN_CONFIG_KEY = "grafanaAdminPassword"
+
+
+def external_stack(
+    engine: Engine, stack: str, name: str, settings: Mapping[str, str] | None = None
+) -> None:
+    """Stack NAME from the shipped STACK with its secrets set, Grafana content external, the
+    Grafana admin password a secret (the proxy refuses the grafana and random providers'
+    modules) and SETTINGS (config paths under `mlops:`) on top."""
+    engine.new_stack(name, stack, [*shipped_secrets(stack), ADMIN_CONFIG_KEY])
+    overrides = {
+        "grafana.content": "external",
+        "grafana.adminPasswordSecret": ADMIN_CONFIG_KEY,
+        **(settings or {}),
+    }
+    for path, value in overrides.items():
+        engine.run("config", "set", "--stack", name, "--path", f"mlops:{path}", value, check=True)

@@ -1,22 +1,13 @@
 """The local control plane the engine tier deploys to (tests/cluster.py): a real API server whose
-Pod Security admission judges the Pods a real controller manager creates."""
+Pod Security admission judges the Pods a real controller manager creates. The tier's one plane
+(the session fixture of conftest.py); each test works in a namespace of its own."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.cluster import NODE_NAME, ControlPlane, control_plane, is_ready
-
-
-@pytest.fixture(scope="module")
-def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    with control_plane(tmp_path_factory.mktemp("cluster")) as running:
-        yield running
+from tests.cluster import NODE_NAME, ControlPlane, is_ready, wait_for
 
 
 def _deployment(name: str, security: dict[str, Any]) -> dict[str, Any]:
@@ -55,16 +46,6 @@ RESTRICTED = {
 }
 
 
-def _wait_for(check: Any, what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise TimeoutError(f"{what} not seen in {timeout}s")
-
-
 def _namespace(plane: ControlPlane, name: str) -> str:
     body = {
         "apiVersion": "v1",
@@ -95,14 +76,14 @@ def _ready_pods(plane: ControlPlane, namespace: str) -> list[dict[str, Any]]:
 def test_a_compliant_pod_is_created_scheduled_and_reported_ready(plane: ControlPlane) -> None:
     namespace = _namespace(plane, "compliant")
     _create(plane, namespace, "deployments", _deployment("ok", RESTRICTED))
-    pods = _wait_for(lambda: _ready_pods(plane, namespace), "a Ready Pod of the Deployment")
+    pods = wait_for(lambda: _ready_pods(plane, namespace), "a Ready Pod of the Deployment")
     assert [p["metadata"]["labels"]["app"] for p in pods] == ["ok"]
     assert pods[0]["spec"]["nodeName"] == NODE_NAME  # placed by the real scheduler
     # The ServiceAccount admission gave it the account the controller manager made.
     assert pods[0]["spec"]["serviceAccountName"] == "default"
     deployment = plane.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/ok")
     assert (
-        _wait_for(
+        wait_for(
             lambda: plane.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/ok")["status"].get(
                 "readyReplicas"
             ),
@@ -127,7 +108,7 @@ def test_a_stateful_set_gets_its_claim_bound_and_its_pod_ready(plane: ControlPla
         }
     ]
     _create(plane, namespace, "statefulsets", body)
-    pods = _wait_for(lambda: _ready_pods(plane, namespace), "a Ready Pod of the StatefulSet")
+    pods = wait_for(lambda: _ready_pods(plane, namespace), "a Ready Pod of the StatefulSet")
     assert [p["metadata"]["name"] for p in pods] == ["db-0"]
     claim = plane.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/data-db-0")
     assert claim["status"]["phase"] == "Bound"
@@ -145,11 +126,7 @@ def test_a_pod_adding_a_capability_is_refused_by_pod_security_admission(
         _deployment("bad", {**RESTRICTED, "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]}}),
     )
 
-    def failed_create() -> list[str]:
-        events = plane.items(f"/api/v1/namespaces/{namespace}/events")
-        return [e["message"] for e in events if e["reason"] == "FailedCreate"]
-
-    messages = _wait_for(failed_create, "a FailedCreate event")
+    messages = wait_for(lambda: plane.failed_creates(namespace), "a FailedCreate event")
     assert any('violates PodSecurity "restricted:latest"' in m for m in messages), messages
     assert any("NET_ADMIN" in m for m in messages), messages
     assert plane.items(f"/api/v1/namespaces/{namespace}/pods") == []

@@ -13,63 +13,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cluster import ControlPlane, control_plane
+from tests.cluster import ControlPlane
 from tests.conftest import stack_spec
-from tests.engine.conftest import Engine, Result, shipped_secrets, stack_config
-from tests.tools import cache_dir
-
-PLUGIN_VERSION = "4.25.0"
-ADMIN_CONFIG_KEY = "grafanaAdminPassword"
-
-
-def plugin() -> Path:
-    path = (
-        cache_dir() / f"pulumi-resource-kubernetes-{PLUGIN_VERSION}" / "pulumi-resource-kubernetes"
-    )
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run tools/engine/build.sh")
-    return path
-
-
-@pytest.fixture(scope="module")
-def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    with control_plane(tmp_path_factory.mktemp("cluster")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def kube(engine: Engine, plane: ControlPlane) -> Engine:
-    """The engine with the Kubernetes plugin registered and the plane's kubeconfig."""
-    engine.run(
-        "plugin",
-        "install",
-        "resource",
-        "kubernetes",
-        PLUGIN_VERSION,
-        "--file",
-        str(plugin()),
-        check=True,
-    )
-    engine.env["KUBECONFIG"] = str(plane.kubeconfig)
-    return engine
-
-
-def up_stack(engine: Engine, stack: str, name: str) -> None:
-    """Stack NAME from the shipped STACK with Grafana content external and its secrets set."""
-    engine.new_stack(name, stack, [*shipped_secrets(stack), ADMIN_CONFIG_KEY])
-    for path, value in (
-        ("grafana.content", "external"),
-        ("grafana.adminPasswordSecret", ADMIN_CONFIG_KEY),
-    ):
-        engine.run("config", "set", "--stack", name, "--path", f"mlops:{path}", value, check=True)
-
+from tests.engine.conftest import Engine, Result, external_stack
 
 SHIPPED = ("staging", "prod")
 
@@ -90,20 +41,9 @@ def ups(kube: Engine) -> dict[str, Up]:
     done = {}
     for stack in SHIPPED:
         name = f"{stack}-up"
-        up_stack(kube, stack, name)
+        external_stack(kube, stack, name)
         start = time.monotonic()
-        result = kube.run(
-            "up",
-            "--yes",
-            "--skip-preview",
-            "--stack",
-            name,
-            "--policy-pack",
-            "policies",
-            "--policy-pack-config",
-            f"policies/config/{stack_config(name)}.json",
-            timeout=1200,
-        )
+        result = kube.up(name, "--skip-preview")
         done[stack] = Up(stack, name, result, time.monotonic() - start)
     return done
 
@@ -146,8 +86,7 @@ def test_every_pod_controller_is_ready_with_the_replicas_the_spec_asks(
     assert alertmanager["spec"]["replicas"] == spec.alertmanager.replicas
     pods = _namespaced(plane, stack, "", "pods")
     assert len(pods) == sum(c["spec"]["replicas"] for c in controllers)
-    events = _namespaced(plane, stack, "", "events")
-    assert [e["message"] for e in events if e["reason"] == "FailedCreate"] == []
+    assert plane.failed_creates(stack_spec(stack).kubernetes.namespace) == []
     print(f"{stack}: {len(controllers)} controllers, {len(pods)} Pods admitted under restricted")
 
 
@@ -188,6 +127,15 @@ def test_every_claim_of_the_stateful_sets_is_bound_at_its_spec_size(
 def test_a_second_preview_of_the_same_program_changes_nothing(up: Up, kube: Engine) -> None:
     """The program is idempotent: no perpetual diff on any resource."""
     result = kube.run("preview", "--stack", up.name, "--diff", "--expect-no-changes", timeout=600)
+    assert result.returncode == 0, str(result)
+
+
+def test_a_refresh_reads_back_what_up_wrote_and_finds_no_drift(up: Up, kube: Engine) -> None:
+    """What the API server holds is what the state says `up` wrote: the defaults the server
+    fills in and the status its controllers write are not drift."""
+    result = kube.run(
+        "refresh", "--preview-only", "--stack", up.name, "--expect-no-changes", timeout=600
+    )
     assert result.returncode == 0, str(result)
 
 
