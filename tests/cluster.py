@@ -278,6 +278,9 @@ def apiserver_argv(binary: Path, pki: Pki, etcd_port: int, port: int) -> list[st
         "--service-account-issuer=https://kubernetes.default.svc",
         f"--service-cluster-ip-range={SERVICE_RANGE}",
         "--authorization-mode=RBAC",
+        # As kubeadm, kind and managed clusters run it: privileged Pods are judged per namespace by
+        # Pod Security admission (the default false refuses them cluster-wide, before it).
+        "--allow-privileged=true",
         "--v=1",
     ]
 

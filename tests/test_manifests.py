@@ -126,6 +126,8 @@ def test_render_yaml_to_sends_every_object_to_a_rendering_provider_and_no_secret
     program = _rendering(stack)
     providers = program.of_type("pulumi:providers:kubernetes")
     assert [p.inputs.get("renderYamlToDirectory") for p in providers] == [RENDER_TO]
+    # Not $KUBECONFIG: the provider refuses a kubeconfig beside renderYamlToDirectory.
+    assert [p.inputs.get("kubeconfig") for p in providers] == [""]
     render = f"pulumi:providers:kubernetes::{program.spec.name}-render::"
     objects = [
         r for r in program.mocks.resources

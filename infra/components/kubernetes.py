@@ -12,6 +12,7 @@ of a rendered file changes a pod annotation, which rolls the pods.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ import pulumi_kubernetes as k8s
 
 from infra import conventions as cv
 from infra.components.workload import Workload, secret
+from infra.config import ROOT
 from infra.render._yaml import dump
 from infra.spec import PlatformSpec
 
@@ -111,10 +113,9 @@ def _container(w: Workload, namespace: str) -> dict[str, Any]:
         {"name": f"scratch-{i}", "mountPath": path} for i, path in enumerate(w.scratch_paths)
     ]
 
-    def probe(check: Any, initial: int, failures: int) -> dict[str, Any]:
+    def probe(check: Any, failures: int) -> dict[str, Any]:
         return {
             "httpGet": {"path": check.path, "port": check.port},
-            "initialDelaySeconds": initial,
             "periodSeconds": 10,
             "timeoutSeconds": 3,
             "failureThreshold": failures,
@@ -124,17 +125,15 @@ def _container(w: Workload, namespace: str) -> dict[str, Any]:
         "name": w.component.value,
         "image": w.image,
         "imagePullPolicy": "IfNotPresent",
-        "args": [*w.args, *_cluster_args(w, namespace)],
         "ports": [{"name": name, "containerPort": port} for name, port in w.ports.items()],
-        "env": env,
         "resources": {
             "requests": {"cpu": r.cpu_request, "memory": r.memory_request},
             "limits": limits,
         },
         # A slow first start (a model download, a WAL replay) gets 5 minutes before liveness counts.
-        "startupProbe": probe(w.liveness, 0, 30),
-        "readinessProbe": probe(w.readiness, 0, 3),
-        "livenessProbe": probe(w.liveness, 0, 6),
+        "startupProbe": probe(w.liveness, 30),
+        "readinessProbe": probe(w.readiness, 3),
+        "livenessProbe": probe(w.liveness, 6),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -145,8 +144,15 @@ def _container(w: Workload, namespace: str) -> dict[str, Any]:
         },
         "volumeMounts": mounts,
     }
+    # Fields at their API default are left out, as the API server and the provider's rendering
+    # leave them out: what the program declares is what a cluster reads back.
+    args = [*w.args, *_cluster_args(w, namespace)]
     if w.command:
         container["command"] = list(w.command)
+    if args:
+        container["args"] = args
+    if env:
+        container["env"] = env
     return container
 
 
@@ -312,7 +318,7 @@ def manifests(
                     "clusterIP": "None",
                     "selector": selector_labels(w),
                     # Gossip peers must resolve before they are ready, or the cluster never forms.
-                    "publishNotReadyAddresses": w.cluster_port is not None,
+                    **({"publishNotReadyAddresses": True} if w.cluster_port is not None else {}),
                     "ports": [
                         {"name": name, "port": port, "targetPort": name}
                         for name, port in w.ports.items()
@@ -451,6 +457,13 @@ def create(
     return resource
 
 
+def render_directory(render_to: str) -> str:
+    """`kubernetes.renderYamlTo` (a folder of the project) as the provider resolves paths: from
+    the program's working directory, which is `infra/` under the engine (`main: infra/`).
+    Relative, so the stack's state does not change with the checkout's location."""
+    return os.path.relpath(ROOT / render_to)
+
+
 class KubernetesTarget:
     """Runs workloads in the stack's namespace, which it creates with the restricted profile.
 
@@ -460,14 +473,18 @@ class KubernetesTarget:
 
     def __init__(self, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         self.spec = spec
-        self.rendering = spec.kubernetes.render_yaml_to is not None
+        render_to = spec.kubernetes.render_yaml_to
+        self.rendering = render_to is not None
         self.provider = (
             k8s.Provider(
                 f"{spec.name}-render",
-                render_yaml_to_directory=spec.kubernetes.render_yaml_to,
+                render_yaml_to_directory=render_directory(render_to),
+                # Left unset, the SDK fills it from $KUBECONFIG, which the provider refuses
+                # beside renderYamlToDirectory: rendering must not depend on the shell.
+                kubeconfig="",
                 opts=opts,
             )
-            if self.rendering
+            if render_to is not None
             else None
         )
         keep = pulumi.ResourceOptions(retain_on_delete=True, provider=self.provider)

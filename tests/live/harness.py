@@ -273,7 +273,9 @@ class Live:
         server: servers.Server
         server, ready = STARTERS[name](self)
         self.procs[name] = server
-        servers.wait_until(ready, 120, f"{name} ready", server)
+        # Generous: five serving replicas load their model from the registry at once, which took
+        # over 120 s on this 2-core machine while other builds ran.
+        servers.wait_until(ready, 300, f"{name} ready", server)
         return server
 
     def stop(self, name: str) -> None:
