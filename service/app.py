@@ -43,6 +43,8 @@ except ValidationError as err:
     )
     sys.exit(f"invalid serving settings: {problems}")
 
+METRICS = ml_metrics.from_settings(SETTINGS)  # one per process, chosen once
+
 JSON_ROUTES = {"/predict", "/feedback"}
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -73,10 +75,14 @@ class RequestGuard:
     """
 
     def __init__(
-        self, app: Callable[[Scope, Receive, Send], Awaitable[None]], max_bytes: int
+        self,
+        app: Callable[[Scope, Receive, Send], Awaitable[None]],
+        max_bytes: int,
+        metrics: ml_metrics.Metrics,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") not in {"POST", "PUT", "PATCH"}:
@@ -135,8 +141,7 @@ class RequestGuard:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send, rejected: Rejected) -> None:
-        if SETTINGS.ml_metrics:
-            ml_metrics.rejected_counter(SETTINGS.model_name, rejected.reason).inc()
+        self.metrics.rejected_request(SETTINGS.model_name, rejected.reason)
         log.info(
             "rejected",
             extra={
@@ -224,9 +229,9 @@ class Serving:
         configure_logging(SETTINGS.log_level)
         configure_log_export(SETTINGS)
         self.tracer = configure_tracing(SETTINGS)
-        if SETTINGS.ml_metrics:
-            ml_metrics.initialise(SETTINGS.model_name)
-        self.store = ModelStore(SETTINGS)
+        self.metrics = METRICS
+        self.metrics.initialise(SETTINGS.model_name)
+        self.store = ModelStore(SETTINGS, self.metrics)
         self.feedback_store = FeedbackStore(SETTINGS.feedback_capacity, SETTINGS.feedback_window)
         self.store.start()
         self.drift = DriftMonitor(
@@ -236,8 +241,11 @@ class Serving:
             lambda: self.store.current,
             SETTINGS.inputs_dir,
             min_rows=SETTINGS.drift_min_rows,
+            metrics=self.metrics,
         )
-        if SETTINGS.ml_metrics or SETTINGS.inputs_dir:
+        # The drift window feeds the PSI gauge and the inputs log: kept if either is wanted.
+        self.watch_inputs = bool(SETTINGS.ml_metrics or SETTINGS.inputs_dir)
+        if self.watch_inputs:
             self.drift.start()
 
     def __is_ready__(self) -> bool:
@@ -265,8 +273,7 @@ class Serving:
                 with self._child("validate", span):
                     x = parse_instances(instances, loaded, SETTINGS.max_batch_size)
             except Rejected as rejected:
-                if SETTINGS.ml_metrics:
-                    ml_metrics.rejected_counter(model, rejected.reason).inc()
+                self.metrics.rejected_request(model, rejected.reason)
                 span.set_attribute("mlops.outcome", rejected.reason)
                 ctx.response.status_code = rejected.status
                 if rejected.status == 503:
@@ -298,18 +305,12 @@ class Serving:
                     }
                 }
             classes = [loaded.classes[i] for i in index]
-            if SETTINGS.ml_metrics:
-                histogram = ml_metrics.confidence_histogram(model, loaded.version)
-                for label, p in zip(classes, confidence, strict=True):
-                    ml_metrics.prediction_counter(model, loaded.version, label).inc()
-                    histogram.observe(p)
-                self.drift.record(loaded.version, x)
-            elif SETTINGS.inputs_dir:
+            self.metrics.predictions(model, loaded.version, classes, confidence)
+            if self.watch_inputs:
                 self.drift.record(loaded.version, x)
             ids = [uuid.uuid4().hex for _ in classes]
             kept = self.feedback_store.record(loaded.version, ids, classes, loaded.classes)
-            if SETTINGS.ml_metrics:
-                ml_metrics.PENDING.labels(model=model).set(kept)
+            self.metrics.pending_labels(model, kept)
             span.set_attribute("mlops.model_version", loaded.version)
             span.set_attribute("mlops.outcome", "ok")
             log.info(
@@ -366,28 +367,21 @@ def _feedback(self: Serving, feedback: Any) -> tuple[int, dict[str, Any]]:
     try:
         pairs = parse_feedback(feedback, SETTINGS.max_batch_size)
     except Rejected as rejected:
-        if SETTINGS.ml_metrics:
-            ml_metrics.rejected_counter(model, rejected.reason).inc()
+        self.metrics.rejected_request(model, rejected.reason)
         return rejected.status, rejected.body()
     results = []
     for prediction_id, label in pairs:
         match = self.feedback_store.match(prediction_id, label)
         results.append({"prediction_id": prediction_id, "outcome": match.outcome})
-        if not SETTINGS.ml_metrics:
-            continue
-        ml_metrics.FEEDBACK.labels(model=model, outcome=match.outcome).inc()
+        self.metrics.feedback_outcome(model, match.outcome)
         if match.version is not None and match.correct is not None:
-            version = match.version
-            ml_metrics.LABELLED.labels(
-                model=model, model_version=version, correct=str(match.correct).lower()
-            ).inc()
-            ml_metrics.ACCURACY.labels(model=model, model_version=version).set(match.accuracy or 0)
-            ml_metrics.MACRO_F1.labels(model=model, model_version=version).set(match.macro_f1 or 0)
-    if SETTINGS.ml_metrics:
-        ml_metrics.PENDING.labels(model=model).set(len(self.feedback_store))
+            self.metrics.labelled_prediction(
+                model, match.version, match.correct, match.accuracy or 0, match.macro_f1 or 0
+            )
+    self.metrics.pending_labels(model, len(self.feedback_store))
     counts = {o: sum(1 for r in results if r["outcome"] == o) for o in OUTCOMES}
     log.info("feedback", extra={"model": model, **{f"feedback_{k}": v for k, v in counts.items()}})
     return 200, {"results": results, "counts": counts}
 
 
-Serving.add_asgi_middleware(RequestGuard, max_bytes=SETTINGS.max_body_bytes)  # type: ignore[attr-defined]
+Serving.add_asgi_middleware(RequestGuard, max_bytes=SETTINGS.max_body_bytes, metrics=METRICS)  # type: ignore[attr-defined]

@@ -36,6 +36,7 @@ class DriftMonitor(Worker):
         inputs_dir: Path | None = None,
         *,
         min_rows: int = 1,
+        metrics: ml_metrics.Metrics = ml_metrics.NO_ML_METRICS,
     ) -> None:
         super().__init__("drift-monitor")
         self.model = model
@@ -43,6 +44,7 @@ class DriftMonitor(Worker):
         self.interval = interval
         self.min_rows = min_rows
         self._current = current
+        self._metrics = metrics
         self._pending: deque[tuple[str, np.ndarray[Any, Any]]] = deque(maxlen=10_000)
         self._rows: deque[np.ndarray[Any, Any]] = deque(maxlen=window)
         self._version: str | None = None
@@ -78,9 +80,7 @@ class DriftMonitor(Worker):
         scores = {}
         for column, feature in zip(window.T, loaded.reference.features, strict=True):
             scores[feature.name] = feature.psi(feature.counts(column))
-            ml_metrics.FEATURE_DRIFT.labels(model=self.model, feature=feature.name).set(
-                scores[feature.name]
-            )
+            self._metrics.feature_drift(self.model, feature.name, scores[feature.name])
         self._scored = tuple(scores)
         return scores
 
@@ -89,7 +89,7 @@ class DriftMonitor(Worker):
         drift alert on them would outlive a rollback. NaN ("not judged yet") until the new
         version has enough rows of its own; `> threshold` is false on NaN."""
         for feature in self._scored:
-            ml_metrics.FEATURE_DRIFT.labels(model=self.model, feature=feature).set(math.nan)
+            self._metrics.feature_drift(self.model, feature, math.nan)
         self._scored = ()
 
     def _run(self) -> None:

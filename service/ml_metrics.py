@@ -1,75 +1,23 @@
-"""The serving API's own metrics, built from the catalog with prometheus_client.
+"""The serving API's own metrics: one object, built from the catalog on the registry it is given.
 
-BentoML serves them on its `/metrics` next to its request metrics (it runs
-prometheus_client in multiprocess mode, so each gauge says how workers'
-values combine). Label children are bound once per model version and class:
-`.labels()` costs more than the increment itself.
+The service holds one `Metrics`, chosen once from its settings: `MlMetrics` on the
+process's registry, or `NoMlMetrics`, which records nothing, when ML metrics are
+off. Tests give each `MlMetrics` a fresh registry. BentoML serves the values on
+its `/metrics` next to its request metrics (it runs prometheus_client in
+multiprocess mode, so each gauge says how workers' values combine).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from functools import cache
+from typing import Literal, Protocol
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from service import catalog as c
-
-PREDICTIONS = Counter(
-    c.PREDICTIONS.name.removesuffix("_total"), c.PREDICTIONS.help, c.PREDICTIONS.labels
-)
-CONFIDENCE = Histogram(
-    c.PREDICTION_CONFIDENCE.name,
-    c.PREDICTION_CONFIDENCE.help,
-    c.PREDICTION_CONFIDENCE.labels,
-    buckets=c.PREDICTION_CONFIDENCE.buckets,
-)
-REJECTED = Counter(
-    c.REJECTED_INPUTS.name.removesuffix("_total"), c.REJECTED_INPUTS.help, c.REJECTED_INPUTS.labels
-)
-LOAD_FAILURES = Counter(
-    c.MODEL_LOAD_FAILURES.name.removesuffix("_total"),
-    c.MODEL_LOAD_FAILURES.help,
-    c.MODEL_LOAD_FAILURES.labels,
-)
-MODEL_INFO = Gauge(
-    c.MODEL_INFO.name, c.MODEL_INFO.help, c.MODEL_INFO.labels, multiprocess_mode="livemax"
-)
-MODEL_LOADED = Gauge(
-    c.MODEL_LOADED.name, c.MODEL_LOADED.help, c.MODEL_LOADED.labels, multiprocess_mode="livemin"
-)
-FEATURE_DRIFT = Gauge(
-    c.FEATURE_DRIFT_PSI.name,
-    c.FEATURE_DRIFT_PSI.help,
-    c.FEATURE_DRIFT_PSI.labels,
-    # The latest judgement wins: a worker that moved to a new version withdraws the old
-    # version's score (NaN), which `max` across workers would order arbitrarily.
-    multiprocess_mode="livemostrecent",
-)
-
-FEEDBACK = Counter(c.FEEDBACK.name.removesuffix("_total"), c.FEEDBACK.help, c.FEEDBACK.labels)
-LABELLED = Counter(
-    c.LABELLED_PREDICTIONS.name.removesuffix("_total"),
-    c.LABELLED_PREDICTIONS.help,
-    c.LABELLED_PREDICTIONS.labels,
-)
-ACCURACY = Gauge(
-    c.MODEL_ACCURACY.name,
-    c.MODEL_ACCURACY.help,
-    c.MODEL_ACCURACY.labels,
-    multiprocess_mode="livemax",
-)
-MACRO_F1 = Gauge(
-    c.MODEL_MACRO_F1.name,
-    c.MODEL_MACRO_F1.help,
-    c.MODEL_MACRO_F1.labels,
-    multiprocess_mode="livemax",
-)
-PENDING = Gauge(
-    c.FEEDBACK_PENDING.name,
-    c.FEEDBACK_PENDING.help,
-    c.FEEDBACK_PENDING.labels,
-    multiprocess_mode="livesum",
-)
+from service.feedback import OUTCOMES
+from service.settings import ServingSettings
 
 # Why a request was refused: a closed set, so the label stays bounded.
 REJECTION_REASONS = (
@@ -90,31 +38,170 @@ LOAD_FAILURE_REASONS = (
     "reference_missing",
 )
 
-
-@cache
-def prediction_counter(model: str, version: str, predicted_class: str) -> Counter:
-    return PREDICTIONS.labels(model=model, model_version=version, predicted_class=predicted_class)
+Live = Literal["livemax", "livemin", "livesum", "livemostrecent"]
 
 
-@cache
-def confidence_histogram(model: str, version: str) -> Histogram:
-    return CONFIDENCE.labels(model=model, model_version=version)
+class Metrics(Protocol):
+    """What the service records, each for the model it serves."""
+
+    def initialise(self, model: str) -> None:
+        """Create the fixed series up front, so dashboards show zero instead of no data."""
+
+    def rejected_request(self, model: str, reason: str) -> None:
+        """A request refused before prediction, by reason."""
+
+    def predictions(
+        self, model: str, version: str, classes: Sequence[str], confidences: Iterable[float]
+    ) -> None:
+        """A batch's predicted classes and the confidence of each."""
+
+    def pending_labels(self, model: str, count: int) -> None:
+        """How many recent predictions are kept to match feedback with."""
+
+    def feedback_outcome(self, model: str, outcome: str) -> None:
+        """What became of one true label."""
+
+    def labelled_prediction(
+        self, model: str, version: str, correct: bool, accuracy: float, macro_f1: float
+    ) -> None:
+        """A matched label: right or wrong, and the version's rolling accuracy and macro F1."""
+
+    def model_served(self, model: str, alias: str, version: str, previous: str | None) -> None:
+        """`version` now serves behind `alias`, replacing `previous` (None on the first load)."""
+
+    def load_failure(self, model: str, reason: str) -> None:
+        """A failed attempt to load the model, by reason."""
+
+    def feature_drift(self, model: str, feature: str, psi: float) -> None:
+        """A feature's PSI now; NaN withdraws its score ("not judged yet")."""
 
 
-@cache
-def rejected_counter(model: str, reason: str) -> Counter:
-    return REJECTED.labels(model=model, reason=reason)
+def _counter(metric: c.Metric, registry: CollectorRegistry) -> Counter:
+    # prometheus_client appends `_total` itself.
+    name = metric.name.removesuffix("_total")
+    return Counter(name, metric.help, metric.labels, registry=registry)
 
 
-def initialise(model: str) -> None:
-    """Create the fixed series up front, so dashboards show zero instead of no data."""
-    for reason in REJECTION_REASONS:
-        rejected_counter(model, reason)
-    for reason in LOAD_FAILURE_REASONS:
-        LOAD_FAILURES.labels(model=model, reason=reason)
-    MODEL_LOADED.labels(model=model).set(0)
-    from service.feedback import OUTCOMES  # noqa: PLC0415
+def _gauge(metric: c.Metric, registry: CollectorRegistry, mode: Live) -> Gauge:
+    return Gauge(metric.name, metric.help, metric.labels, registry=registry, multiprocess_mode=mode)
 
-    for outcome in OUTCOMES:
-        FEEDBACK.labels(model=model, outcome=outcome)
-    PENDING.labels(model=model).set(0)
+
+def _histogram(metric: c.Metric, registry: CollectorRegistry) -> Histogram:
+    return Histogram(
+        metric.name, metric.help, metric.labels, registry=registry, buckets=metric.buckets
+    )
+
+
+class MlMetrics:
+    """The serving metrics of the catalog, registered on `registry`."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._predictions = _counter(c.PREDICTIONS, registry)
+        self._confidence = _histogram(c.PREDICTION_CONFIDENCE, registry)
+        self._rejected = _counter(c.REJECTED_INPUTS, registry)
+        self._load_failures = _counter(c.MODEL_LOAD_FAILURES, registry)
+        self._model_info = _gauge(c.MODEL_INFO, registry, "livemax")
+        self._model_loaded = _gauge(c.MODEL_LOADED, registry, "livemin")
+        # The latest judgement wins: a worker that moved to a new version withdraws the old
+        # version's score (NaN), which `max` across workers would order arbitrarily.
+        self._feature_drift = _gauge(c.FEATURE_DRIFT_PSI, registry, "livemostrecent")
+        self._feedback = _counter(c.FEEDBACK, registry)
+        self._labelled = _counter(c.LABELLED_PREDICTIONS, registry)
+        self._accuracy = _gauge(c.MODEL_ACCURACY, registry, "livemax")
+        self._macro_f1 = _gauge(c.MODEL_MACRO_F1, registry, "livemax")
+        self._pending = _gauge(c.FEEDBACK_PENDING, registry, "livesum")
+        # The request path's children, bound once: `.labels()` costs more than `.inc()`.
+        self._prediction = cache(self._predictions.labels)
+        self._confidence_of = cache(self._confidence.labels)
+        self._rejection = cache(self._rejected.labels)
+
+    def initialise(self, model: str) -> None:
+        for reason in REJECTION_REASONS:
+            self._rejection(model=model, reason=reason)
+        for reason in LOAD_FAILURE_REASONS:
+            self._load_failures.labels(model=model, reason=reason)
+        for outcome in OUTCOMES:
+            self._feedback.labels(model=model, outcome=outcome)
+        self._model_loaded.labels(model=model).set(0)
+        self._pending.labels(model=model).set(0)
+
+    def rejected_request(self, model: str, reason: str) -> None:
+        self._rejection(model=model, reason=reason).inc()
+
+    def predictions(
+        self, model: str, version: str, classes: Sequence[str], confidences: Iterable[float]
+    ) -> None:
+        histogram = self._confidence_of(model=model, model_version=version)
+        for predicted, confidence in zip(classes, confidences, strict=True):
+            self._prediction(model=model, model_version=version, predicted_class=predicted).inc()
+            histogram.observe(confidence)
+
+    def pending_labels(self, model: str, count: int) -> None:
+        self._pending.labels(model=model).set(count)
+
+    def feedback_outcome(self, model: str, outcome: str) -> None:
+        self._feedback.labels(model=model, outcome=outcome).inc()
+
+    def labelled_prediction(
+        self, model: str, version: str, correct: bool, accuracy: float, macro_f1: float
+    ) -> None:
+        right = str(correct).lower()
+        self._labelled.labels(model=model, model_version=version, correct=right).inc()
+        self._accuracy.labels(model=model, model_version=version).set(accuracy)
+        self._macro_f1.labels(model=model, model_version=version).set(macro_f1)
+
+    def model_served(self, model: str, alias: str, version: str, previous: str | None) -> None:
+        if previous is not None:
+            self._model_info.labels(model=model, model_version=previous, model_alias=alias).set(0)
+        self._model_info.labels(model=model, model_version=version, model_alias=alias).set(1)
+        self._model_loaded.labels(model=model).set(1)
+
+    def load_failure(self, model: str, reason: str) -> None:
+        self._load_failures.labels(model=model, reason=reason).inc()
+
+    def feature_drift(self, model: str, feature: str, psi: float) -> None:
+        self._feature_drift.labels(model=model, feature=feature).set(psi)
+
+
+class NoMlMetrics:
+    """The same interface, recording nothing: what the service holds when ML metrics are off."""
+
+    def initialise(self, model: str) -> None:
+        pass
+
+    def rejected_request(self, model: str, reason: str) -> None:
+        pass
+
+    def predictions(
+        self, model: str, version: str, classes: Sequence[str], confidences: Iterable[float]
+    ) -> None:
+        pass
+
+    def pending_labels(self, model: str, count: int) -> None:
+        pass
+
+    def feedback_outcome(self, model: str, outcome: str) -> None:
+        pass
+
+    def labelled_prediction(
+        self, model: str, version: str, correct: bool, accuracy: float, macro_f1: float
+    ) -> None:
+        pass
+
+    def model_served(self, model: str, alias: str, version: str, previous: str | None) -> None:
+        pass
+
+    def load_failure(self, model: str, reason: str) -> None:
+        pass
+
+    def feature_drift(self, model: str, feature: str, psi: float) -> None:
+        pass
+
+
+NO_ML_METRICS = NoMlMetrics()
+
+
+def from_settings(settings: ServingSettings, registry: CollectorRegistry = REGISTRY) -> Metrics:
+    """The service's metrics, by default on prometheus_client's global registry: BentoML's
+    `/metrics` shows it (in multiprocess mode, the workers' files its metrics write)."""
+    return MlMetrics(registry) if settings.ml_metrics else NO_ML_METRICS

@@ -66,9 +66,10 @@ class LoadError(Exception):
 
 
 class ModelStore(Worker):
-    def __init__(self, settings: ServingSettings) -> None:
+    def __init__(self, settings: ServingSettings, metrics: ml_metrics.Metrics) -> None:
         super().__init__("model-store")
         self.settings = settings
+        self.metrics = metrics
         self.current: Loaded | None = None
 
     def _resolve(self) -> str:
@@ -118,15 +119,7 @@ class ModelStore(Worker):
     def _swap(self, loaded: Loaded) -> None:
         old = self.current
         name, alias = self.settings.model_name, self.settings.model_alias
-        if self.settings.ml_metrics:
-            if old is not None:
-                ml_metrics.MODEL_INFO.labels(
-                    model=name, model_version=old.version, model_alias=alias
-                ).set(0)
-            ml_metrics.MODEL_INFO.labels(
-                model=name, model_version=loaded.version, model_alias=alias
-            ).set(1)
-            ml_metrics.MODEL_LOADED.labels(model=name).set(1)
+        self.metrics.model_served(name, alias, loaded.version, old.version if old else None)
         self.current = loaded
         log.info(
             "serving %s version %s",
@@ -150,7 +143,7 @@ class ModelStore(Worker):
                 delay = s.load_retry_initial_seconds
                 wait = s.alias_poll_seconds
             except LoadError as err:
-                ml_metrics.LOAD_FAILURES.labels(model=s.model_name, reason=err.reason).inc()
+                self.metrics.load_failure(s.model_name, err.reason)
                 log.warning(
                     "model load failed, retrying in %.1fs: %s",
                     delay,

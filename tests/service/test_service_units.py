@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import CollectorRegistry
 
 from service import catalog
 from service.drift_monitor import DriftMonitor
+from service.ml_metrics import MlMetrics
 from service.model_store import Loaded
 from service.reference import Reference, feature_slug
 from tests.servers import ROOT
@@ -90,8 +91,8 @@ def test_the_drift_window_is_bounded_and_restarts_with_a_new_version() -> None:
     assert max(scores.values()) < 0.3
 
 
-def _psi(model: str, feature: str) -> float | None:
-    return REGISTRY.get_sample_value(
+def _psi(registry: CollectorRegistry, model: str, feature: str) -> float | None:
+    return registry.get_sample_value(
         catalog.FEATURE_DRIFT_PSI.name, {"model": model, "feature": feature}
     )
 
@@ -99,26 +100,28 @@ def _psi(model: str, feature: str) -> float | None:
 def test_a_new_version_withdraws_the_old_versions_drift_until_it_has_rows_of_its_own() -> None:
     """After a rollback, the drift alert must not keep firing on the bad version's scores."""
     current = {"loaded": Loaded(_Model(), "1", _reference(), ("no", "yes"))}
-    monitor = DriftMonitor("rollback", window=100, interval=60,
-                           current=lambda: current["loaded"], min_rows=40)  # fmt: skip
+    registry = CollectorRegistry()
+    monitor = DriftMonitor("rollback", window=100, interval=60, current=lambda: current["loaded"],
+                           min_rows=40, metrics=MlMetrics(registry))  # fmt: skip
     rng = np.random.default_rng(3)
     monitor.update()
-    assert _psi("rollback", "a") is None  # not reported before the window holds enough rows
+    # Not reported before the window holds enough rows.
+    assert _psi(registry, "rollback", "a") is None
     monitor.record("1", rng.normal(3, 1, size=(50, 2)))
     monitor.update()
-    drifted = _psi("rollback", "a")
+    drifted = _psi(registry, "rollback", "a")
     assert drifted is not None
     assert drifted > 1
 
     current["loaded"] = Loaded(_Model(), "2", _reference(), ("no", "yes"))
     monitor.record("2", rng.normal(0, 1, size=(10, 2)))  # fewer than min_rows
     assert monitor.update() == {}
-    withdrawn = _psi("rollback", "a")
+    withdrawn = _psi(registry, "rollback", "a")
     assert withdrawn is not None
     assert math.isnan(withdrawn)
     monitor.record("2", rng.normal(0, 1, size=(40, 2)))
     monitor.update()
-    judged = _psi("rollback", "a")
+    judged = _psi(registry, "rollback", "a")
     assert judged is not None
     assert judged < 0.3
 
