@@ -1,22 +1,38 @@
-# Every target sets up what it needs: a fresh clone needs only make, python3 and go.
+# Every target sets up what it needs: a fresh clone needs only make, python3 (3.11 or 3.12,
+# with venv) and, for the tests, go (the version tools/*/go.mod require) and sudo or root.
 STACK ?= dev
 OUT ?= build/$(STACK)
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway
+# Where `make setup` installs uv when it is not on PATH: a virtual environment of its own
+# (Debian 12's python3 refuses `pip install` outside one), with only uv linked into bin/,
+# which every recipe, and the Pulumi CLI they start (its toolchain is uv), finds on PATH.
+UV_HOME := $(CURDIR)/.tools/uv
+export PATH := $(UV_HOME)/bin:$(PATH)
 
-.PHONY: help setup system-deps tools lint test live cluster engine health up preview render bench golden clean
+.PHONY: help setup system-deps tools lint test live cluster engine health up preview render images bench golden clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-setup: ## Install uv if missing and sync the locked environment
-	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+setup: ## Install uv if missing (into .tools/uv) and sync the locked environment
+	@command -v uv >/dev/null 2>&1 || { \
+	  echo "uv is not on PATH: installing it into $(UV_HOME)"; \
+	  python3 -m venv "$(UV_HOME)/venv" && "$(UV_HOME)/venv/bin/pip" install --quiet uv \
+	    && mkdir -p "$(UV_HOME)/bin" && ln -sf ../venv/bin/uv "$(UV_HOME)/bin/uv"; \
+	} || { rm -rf "$(UV_HOME)"; \
+	  echo "could not install uv: python3 needs its venv module (Debian: sudo apt-get install python3-venv)"; \
+	  exit 1; }
 	uv sync --locked
 
 system-deps: ## Install Debian's Prometheus, Alertmanager and Pushgateway (and node, npm) if missing
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	  else echo "installing$$missing needs root: run make system-deps as root, or install sudo"; exit 1; fi; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 tools: ## Build promtool, amtool, Prometheus, Alertmanager, the OTel Collector, Jaeger and the Pulumi engine from the Go proxy (cached); install the LogQL grammar
@@ -59,7 +75,17 @@ render: setup ## Write the rendered configs, dashboards and (kubernetes stacks) 
 	uv run python -m dashboards --stack $(STACK) --out $(OUT)/dashboards
 	uv run python -m infra.manifests --stack $(STACK) --out $(OUT)/manifests
 
-bench: setup ## Measure the service's instrumentation cost (on against off) and the program's build time
+images: setup ## Build the serving and MLflow server images STACK (default dev) expects, with its names; PUSH=1 pushes them
+	@command -v docker >/dev/null 2>&1 || { echo "make images needs Docker: the docker CLI is not installed"; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make images needs a running Docker engine, which does not answer (docker info)"; exit 1; }
+	@images=$$(uv run python -m infra.build_images --stack $(STACK)) || exit 1; \
+	echo "$$images" | while read -r ref dockerfile base; do \
+	  echo "docker build -f $$dockerfile --build-arg BASE_IMAGE=$$base -t $$ref ."; \
+	  docker build -f "$$dockerfile" --build-arg "BASE_IMAGE=$$base" -t "$$ref" . || exit 1; \
+	  if [ -n "$(PUSH)" ]; then docker push "$$ref" || exit 1; fi; \
+	done
+
+bench: setup system-deps tools ## Measure the service's instrumentation cost (on against off), the program's build time and the live stack
 	uv run python bench/serving.py --pin
 	uv run python bench/program.py
 	uv run python bench/live.py

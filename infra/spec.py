@@ -1071,7 +1071,8 @@ class PlatformSpec(Spec):
             if missing:
                 raise ValueError(
                     f"{' and '.join(missing)}: the kubernetes target pulls these from a registry; "
-                    "build them (make images) and name them with repository and tag"
+                    "name them with repository and tag, then build and push them "
+                    "(`make images STACK=<stack> PUSH=1`)"
                 )
         return self
 

@@ -27,6 +27,8 @@ from dashboards.known_metrics import KNOWN_METRICS
 from infra import conventions as cv
 from infra.components.grafana import error_log_query, log_alert_rules, slo_resource_args
 from infra.config import ROOT
+from infra.endpoints import for_spec
+from infra.render.alertmanager import alertmanager_config
 from infra.render.rules import platform_rules
 from infra.render.slo import slo_rules
 from infra.spec import PlatformSpec
@@ -391,3 +393,21 @@ def test_the_index_gives_the_severity_each_stack_renders() -> None:
     rows = _index_rows()
     for link in _links():
         assert link.severity in rows[link.alert]["severity"], (link, rows[link.alert])
+
+
+def _cells(row: str) -> list[tuple[str, ...]]:
+    return [tuple(re.findall(r"`([^`]+)`", cell)) for cell in row.strip().strip("|").split("|")]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_index_gives_the_inhibit_rules_each_stack_renders(stack: str) -> None:
+    text = INDEX.read_text(encoding="utf-8")
+    header = "| Firing | Held back | Same |"
+    assert header in text
+    table = text.split(header, 1)[1].strip().splitlines()[1:]  # after the |---| line
+    rows = [tuple(_cells(line)) for line in table if line.startswith("|")]
+    rendered = yaml.safe_load(alertmanager_config(_spec(stack), for_spec(_spec(stack))))
+    assert rows == [
+        (tuple(r["source_matchers"]), tuple(r["target_matchers"]), tuple(r.get("equal", ())))
+        for r in rendered["inhibit_rules"]
+    ]

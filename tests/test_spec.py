@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from infra import conventions as cv
 from infra.config import ROOT, SpecError, StackConfig, from_stack_file, load_spec
-from infra.spec import PlatformSpec
+from infra.spec import Image, PlatformSpec, Resources
 from infra.units import duration_seconds
 from stacks import profile
 from tests.conftest import STACKS, stack_spec
@@ -682,6 +682,13 @@ INVALID: list[tuple[str, dict[str, Any], set[str], str]] = [
         r"rendering does not start; set grafana.content: external",
     ),
     (
+        "a kubernetes stack that names no serving image to pull",
+        {"mlops:environment": "staging", "mlops:images": {"serving": None}},
+        set(),
+        r"images.serving: the kubernetes target pulls these from a registry; name them with "
+        r"repository and tag, then build and push them \(`make images STACK=<stack> PUSH=1`\)",
+    ),
+    (
         "rendering YAML outside the project",
         _dev(kubernetes={"namespace": "mlops-dev", "renderYamlTo": "../elsewhere"}),
         set(),
@@ -752,3 +759,43 @@ def test_pulumi_yaml_documents_exactly_the_settings_the_spec_accepts() -> None:
     documented = dict(re.findall(r"^#   (\w+): (\S.*)$", block, re.M))
     settings = {(f.alias or n) for n, f in PlatformSpec.model_fields.items()}
     assert set(documented) | {"environment"} == settings
+
+
+_SHARED_SHAPES = (Image, Resources)  # documented once, above `# settings:`
+
+
+def _nested_keys(annotation: Any, seen: frozenset[type[BaseModel]] = frozenset()) -> set[str]:
+    """Every key a user may write under a setting of this type, at any depth, but the keys of
+    the shapes Pulumi.yaml documents once."""
+    keys: set[str] = set()
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in seen or annotation in _SHARED_SHAPES:
+            return keys
+        for name, field in annotation.model_fields.items():
+            keys.add(field.alias or name)
+            keys |= _nested_keys(field.annotation, seen | {annotation})
+    for arg in get_args(annotation):
+        keys |= _nested_keys(arg, seen)
+    return keys
+
+
+def test_pulumi_yaml_lists_every_nested_key_under_its_setting() -> None:
+    text = (ROOT / "Pulumi.yaml").read_text()
+    header, block = text.split("# settings:\n", 1)
+    block = block.split("\nconfig:", 1)[0]
+    entries = dict(re.findall(r"^#   (\w+): (.*?)(?=^#   \w+: |\Z)", block, re.M | re.S))
+    for shape in _SHARED_SHAPES:
+        for name, field in shape.model_fields.items():
+            assert re.search(rf"\b{field.alias or name}\b", header), (shape.__name__, name)
+    missing = {}
+    for name, field in PlatformSpec.model_fields.items():
+        setting = field.alias or name
+        expected = _nested_keys(field.annotation)
+        if not expected:
+            assert "Keys" not in entries.get(setting, ""), setting
+            continue
+        assert "Keys" in entries[setting], f"{setting}: no Keys: list"
+        listed = set(re.findall(r"\w+", entries[setting].split("Keys", 1)[1]))
+        if expected - listed:
+            missing[setting] = sorted(expected - listed)
+    assert missing == {}
