@@ -11,11 +11,10 @@ which builds (and with PUSH=1 pushes) them under the reference the stack runs.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 
-from infra.config import ROOT, SpecError, from_stack_file, load_spec
+from infra.cli import load, stack_parser
 from infra.spec import Image, PlatformSpec
 
 SERVING_DOCKERFILE = "service/Dockerfile"
@@ -56,15 +55,9 @@ def image_builds(spec: PlatformSpec) -> list[ImageBuild]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.build_images", description=(__doc__ or "").splitlines()[0]
-    )
-    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
-    args = parser.parse_args(argv)
-    try:
-        spec = load_spec(from_stack_file(args.stack, ROOT))
-    except SpecError as err:
-        print(f"error: {err}", file=sys.stderr)
+    args = stack_parser("python -m infra.build_images", __doc__).parse_args(argv)
+    spec = load(args)
+    if spec is None:
         return 2
     for build in image_builds(spec):
         print(build.line())

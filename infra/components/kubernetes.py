@@ -474,7 +474,6 @@ class KubernetesTarget:
     def __init__(self, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         self.spec = spec
         render_to = spec.kubernetes.render_yaml_to
-        self.rendering = render_to is not None
         self.provider = (
             k8s.Provider(
                 f"{spec.name}-render",
@@ -500,7 +499,7 @@ class KubernetesTarget:
         a StatefulSet created before its ServiceAccount logs FailedCreate until it appears)."""
         created: list[pulumi.CustomResource] = []
         for manifest in manifests(w, self.spec, secret_data(w)):
-            if not applied(manifest, self.rendering):
+            if not applied(manifest, rendering=self.provider is not None):
                 continue
             kind = manifest["kind"]
             suffix = (
