@@ -9,7 +9,7 @@ DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway
 UV_HOME := $(CURDIR)/.tools/uv
 export PATH := $(UV_HOME)/bin:$(PATH)
 
-.PHONY: help setup system-deps tools lint test live cluster engine health up preview render images bench golden clean
+.PHONY: help setup system-deps tools test-tools lint test live cluster engine health up preview render images bench golden clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,13 +39,17 @@ tools: ## Build promtool, amtool, Prometheus, Alertmanager, the OTel Collector, 
 	bash tools/build-all.sh
 	bash tools/logql/install.sh
 
+test-tools: # What `make test` builds before the tiers (tools/test.sh builds the engine beside them)
+	bash tools/build-all.sh build.sh telemetry/build.sh
+	bash tools/logql/install.sh
+
 lint: setup ## ruff format check, ruff lint, mypy
 	uv run ruff format --check .
 	uv run ruff check .
 	uv run mypy
 
-test: setup system-deps tools lint ## Everything CI runs: lint, types, all tests
-	uv run pytest
+test: setup system-deps ## Everything CI runs: the tools, lint, types, all tests (the engine builds beside the tiers before it)
+	bash tools/test.sh
 
 live: setup system-deps tools ## Run the dev platform's processes on 127.0.0.1 and prove its panels, alerts and durability
 	uv run pytest -m live -v tests/live

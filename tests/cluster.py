@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from tests import servers
-from tests.tools import cache_dir, required
+from tests.tools import cache_dir, required, wait_for_engine_build
 
 T = TypeVar("T")
 
@@ -51,6 +51,7 @@ DEFAULT_ACCOUNT = "/api/v1/namespaces/default/serviceaccounts/default"
 
 def binaries() -> Path:
     """The folder tools/engine/build.sh builds the control plane into."""
+    wait_for_engine_build()
     kube = required(CLUSTER_MODULE, "k8s.io/kubernetes")
     etcd = required(CLUSTER_MODULE, "go.etcd.io/etcd/server/v3")
     folder = cache_dir() / f"kubernetes-{kube}-etcd-{etcd}"

@@ -29,6 +29,13 @@ def run(cmd: Sequence[str | Path], cwd: Path | None = None) -> subprocess.Comple
     )
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The engine tier runs last: `make test` builds the engine beside the tiers before it."""
+    engine = Path(__file__).parent / "engine"
+    items.sort(key=lambda item: engine in item.path.parents)
+
+
 @pytest.fixture(scope="session", params=STACKS)
 def stack(request: pytest.FixtureRequest) -> str:
     return str(request.param)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import IO
 
 from stacks.base import PROFILE
 
@@ -25,6 +26,40 @@ def cache_dir() -> Path:
         return Path(os.environ["MLOPS_TOOLS_CACHE"])
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return base / "mlops-observability" / "tools"
+
+
+def wait_for_engine_build(timeout: float = 3 * 3600) -> None:
+    """Wait while tools/engine/build.sh runs (it holds its lock for the whole build): `make test`
+    starts it in the background and the engine tier, collected last, reads what it builds."""
+    import sys  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    lock = cache_dir() / "engine-build.lock"
+    if not lock.exists():
+        return
+    deadline = time.monotonic() + timeout
+    told = False
+    with lock.open() as held:
+        while not _try_shared_lock(held):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"tools/engine/build.sh still runs after {timeout:.0f}s")
+            if not told:
+                log = cache_dir() / "engine-build.log"
+                print(f"waiting for tools/engine/build.sh (log: {log})", file=sys.stderr)
+                told = True
+            time.sleep(5)
+
+
+def _try_shared_lock(held: IO[str]) -> bool:
+    """Whether a shared lock on HELD could be taken now (it is let go at once)."""
+    import fcntl  # noqa: PLC0415
+
+    try:
+        fcntl.flock(held, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(held, fcntl.LOCK_UN)
+    return True
 
 
 def _find(env: str, path: Path) -> Path:

@@ -28,7 +28,7 @@ import pytest
 from infra.config import ROOT, secret_keys
 from tests.cluster import ControlPlane, control_plane
 from tests.conftest import stack_spec
-from tests.tools import cache_dir, required
+from tests.tools import cache_dir, required, wait_for_engine_build
 
 ENGINE_MODULE = ROOT / "tools" / "engine" / "go.mod"
 # What the project copy needs to run the program and the policy pack.
@@ -160,6 +160,7 @@ def shipped_secrets(stack: str) -> list[str]:
 
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    wait_for_engine_build()
     folder = engine_dir()
     pulumi = folder / "pulumi"
     host = folder / "pulumi-language-python"
@@ -206,6 +207,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
 
 
 def plugin() -> Path:
+    wait_for_engine_build()
     path = (
         cache_dir() / f"pulumi-resource-kubernetes-{PLUGIN_VERSION}" / "pulumi-resource-kubernetes"
     )

@@ -18,6 +18,10 @@ engine="$(cd "$(dirname "$0")" && pwd)"
 cache="${MLOPS_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-observability/tools}"
 export GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 cd "$engine"
+# One build at a time; the engine tier's fixtures wait for this lock (tests/tools.py).
+mkdir -p "$cache"
+exec 9>"$cache/engine-build.lock"
+flock 9
 
 source "$engine/../go-mod.sh"
 version="$(required go.mod github.com/pulumi/pulumi/pkg/v3)"
