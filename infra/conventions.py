@@ -144,10 +144,6 @@ ALERTMANAGER_CONFIG: Final = "alertmanager.yml"
 OTEL_COLLECTOR_CONFIG: Final = "otel-collector.yaml"
 LOKI_CONFIG: Final = "loki.yaml"
 TEMPO_CONFIG: Final = "tempo.yaml"
-# Where Alertmanager finds receiver secrets (mounted from a Secret, never rendered).
-ALERTMANAGER_SECRETS_DIR: Final = "/etc/alertmanager/secrets"
-PROMETHEUS_SECRETS_DIR: Final = "/etc/prometheus/secrets"
-PROMETHEUS_RULES_DIR: Final = "/etc/prometheus/rules"
 
 
 def camel(kebab: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from infra import conventions as cv
+from infra import layout
 from infra.spec import PlatformSpec
 
 
@@ -95,14 +96,14 @@ def for_spec(spec: PlatformSpec) -> Endpoints:
 
     namespace = spec.kubernetes.namespace
 
-    def kube(app: str, name: str, ports: Mapping[str, int]) -> Endpoint:
-        labels = {cv.LABEL_NAME: app, cv.LABEL_INSTANCE: name}
+    def kube(component: cv.Component, name: str, ports: Mapping[str, int]) -> Endpoint:
+        labels = layout.identity_labels(component, name)
         return Endpoint(f"{name}.{namespace}.svc", ports, discovery=PodDiscovery(namespace, labels))
 
-    components = {c: kube(c.value, resource_name(spec, c.value), cv.PORTS[c]) for c in platform}
+    components = {c: kube(c, resource_name(spec, c.value), cv.PORTS[c]) for c in platform}
     serving = {
         m.name: kube(
-            cv.Component.SERVING.value,
+            cv.Component.SERVING,
             resource_name(spec, f"serving-{m.name}"),
             cv.PORTS[cv.Component.SERVING],
         )

@@ -21,6 +21,7 @@ import yaml
 
 from infra import conventions as cv
 from infra import endpoints as ep
+from infra import layout
 from infra.components.kubernetes import pod_template
 from infra.components.services import Inputs, prometheus
 from infra.config import ROOT
@@ -37,6 +38,7 @@ from tests.program import (
 from tests.pulumi_mocks import Registered, strings
 
 C = cv.Component
+ALERTMANAGER_SECRETS = str(layout.of(C.ALERTMANAGER).secrets_dir)
 CONTAINER = "docker:index/container:Container"
 DATASOURCE = "grafana:oss/dataSource:DataSource"
 WORKLOAD_KINDS = {"kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment"}
@@ -335,7 +337,7 @@ def test_alertmanager_receives_every_receiver_secret_as_a_file(kube: Program) ->
     config = yaml.safe_load(_config_file(kube, C.ALERTMANAGER, "alertmanager.yml"))
     paths = [
         str(v) for v in walk(config["receivers"])
-        if isinstance(v, str) and v.startswith(cv.ALERTMANAGER_SECRETS_DIR)
+        if isinstance(v, str) and v.startswith(ALERTMANAGER_SECRETS)
     ]  # fmt: skip
     assert paths
     secret = kube.mocks.named(f"{kube.spec.name}-alertmanager-secret-secrets").inputs

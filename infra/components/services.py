@@ -9,30 +9,31 @@ secret values are passed through as Outputs and never read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pulumi
 
 from infra import conventions as cv
+from infra import layout
 from infra.components.workload import Build, HttpCheck, Workload, python_get, wget
 from infra.endpoints import Endpoints, resource_name
 from infra.render.alertmanager import secret_files as alertmanager_secret_files
-from infra.render.telemetry import LOKI_DATA, S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV
-from infra.spec import EmailReceiver, ObjectStorage, PlatformSpec, ServedModel
+from infra.render.prometheus import remote_write_secret
+from infra.render.telemetry import S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV
+from infra.spec import EmailReceiver, ObjectStorage, PlatformSpec, Resources, ServedModel
 from infra.units import duration_seconds
 
 C = cv.Component
-NOBODY = 65534  # the Prometheus images run as nobody
-APP_USER = 10001  # our images and Loki/Tempo/the collector
-GRAFANA_USER = 472
 SERVING_HOST_PORT = 8000  # docker: model i is published on 8000 + i
-GRAFANA_ADMIN_PASSWORD_FILE = "/etc/grafana/secrets/admin-password"
-GRAFANA_SMTP_PASSWORD_FILE = "/etc/grafana/secrets/smtp-password"
-MLFLOW_SECRETS_DIR = "/etc/mlflow/secrets"
-MLFLOW_DATA = "/mlflow"
+PROMETHEUS = layout.of(C.PROMETHEUS)
+ALERTMANAGER = layout.of(C.ALERTMANAGER)
+MLFLOW = layout.of(C.MLFLOW)
+GRAFANA = layout.of(C.GRAFANA)
+GRAFANA_ADMIN_PASSWORD_FILE = GRAFANA.secret("admin", "password")
+GRAFANA_SMTP_PASSWORD_FILE = GRAFANA.secret("smtp", "password")
 
 
 @dataclass(frozen=True)
@@ -61,18 +62,78 @@ class Inputs:
         return cv.PORTS[component][name]
 
 
-def _probe(port: str, path: str) -> HttpCheck:
-    return HttpCheck(port, path)
+@dataclass(frozen=True)
+class Checks:
+    """How a component says it is ready and alive, and the health command docker runs
+    (None when the image has no shell or client to run one)."""
+
+    ready: str
+    live: str
+    port: str = "http"
+    command: Callable[[int, str], tuple[str, ...]] | None = wget
+    command_path: str | None = None  # the readiness path unless set
+
+    def health_command(self, ports: Mapping[str, int]) -> tuple[str, ...] | None:
+        if self.command is None:
+            return None
+        return self.command(ports[self.port], self.command_path or self.ready)
+
+
+CHECKS: dict[C, Checks] = {
+    C.PROMETHEUS: Checks("/-/ready", "/-/healthy"),
+    C.PUSHGATEWAY: Checks("/-/ready", "/-/healthy"),
+    C.ALERTMANAGER: Checks("/-/ready", "/-/healthy"),
+    # The contrib image is FROM scratch: no shell or client to run a health command.
+    C.OTEL_COLLECTOR: Checks("/", "/", port="health", command=None),
+    C.LOKI: Checks("/ready", "/metrics"),  # /ready flaps while the ring settles
+    C.TEMPO: Checks("/ready", "/metrics"),
+    C.MLFLOW: Checks("/health", "/health", command=python_get),
+    C.SERVING: Checks("/readyz", "/livez", command=python_get, command_path="/livez"),
+    C.GRAFANA: Checks("/api/health", "/api/health"),
+}
+
+
+def _base(
+    i: Inputs,
+    component: C,
+    image: str,
+    resources: Resources,
+    storage_size: str | None = None,
+) -> Workload:
+    """A component's workload as its layout and checks make it: name, ports, user, probes,
+    its data volume when it keeps data, its http port published. Plans change what differs."""
+    home = layout.of(component)
+    checks = CHECKS[component]
+    return Workload(
+        component=component,
+        name=resource_name(i.spec, component.value),
+        image=image,
+        ports=home.ports,
+        resources=resources,
+        readiness=HttpCheck(checks.port, checks.ready),
+        liveness=HttpCheck(checks.port, checks.live),
+        user=home.user,
+        data_path=home.data_dir if storage_size else None,
+        storage_size=storage_size,
+        health_command=checks.health_command(home.ports),
+        publish={"http": home.ports["http"]} if "http" in home.ports else {},
+    )
+
+
+def _config(i: Inputs, component: C, rendered: str) -> dict[str, str]:
+    """A rendered file where the component's layout says its config is."""
+    config = layout.of(component).config
+    assert config is not None
+    return {config: i.files[rendered]}
 
 
 def prometheus(i: Inputs) -> Workload:
     p = i.spec.prometheus
-    port = i.port(C.PROMETHEUS)
     args = [
-        "--config.file=/etc/prometheus/prometheus.yml",
-        "--storage.tsdb.path=/prometheus",
+        f"--config.file={PROMETHEUS.config}",
+        f"--storage.tsdb.path={PROMETHEUS.data()}",
         f"--storage.tsdb.retention.time={p.retention_time}",
-        f"--web.listen-address={i.listen}:{port}",
+        f"--web.listen-address={i.listen}:{i.port(C.PROMETHEUS)}",
         # Tempo's metrics generator remote-writes span metrics and the service graph here.
         "--web.enable-remote-write-receiver",
         "--enable-feature=exemplar-storage",
@@ -82,112 +143,65 @@ def prometheus(i: Inputs) -> Workload:
     secret_files: dict[str, pulumi.Output[str]] = {}
     for rw in p.remote_write:
         if rw.password_secret:
-            path = cv.secret_file(cv.PROMETHEUS_SECRETS_DIR, rw.name, "password")
-            secret_files[path] = i.secret(rw.password_secret)
+            secret_files[remote_write_secret(rw.name, "password")] = i.secret(rw.password_secret)
         if rw.bearer_token_secret:
-            path = cv.secret_file(cv.PROMETHEUS_SECRETS_DIR, rw.name, "token")
-            secret_files[path] = i.secret(rw.bearer_token_secret)
-    return Workload(
-        component=C.PROMETHEUS,
-        name=resource_name(i.spec, C.PROMETHEUS.value),
-        image=i.spec.images.prometheus.ref,
-        ports=cv.PORTS[C.PROMETHEUS],
-        resources=p.resources,
-        readiness=_probe("http", "/-/ready"),
-        liveness=_probe("http", "/-/healthy"),
-        user=NOBODY,
+            secret_files[remote_write_secret(rw.name, "token")] = i.secret(rw.bearer_token_secret)
+    rules = {
+        PROMETHEUS.beside_config(name): i.files[name] for name in (cv.PLATFORM_RULES, cv.SLO_RULES)
+    }
+    return replace(
+        _base(i, C.PROMETHEUS, i.spec.images.prometheus.ref, p.resources, p.storage_size),
         args=tuple(args),
-        files={
-            "/etc/prometheus/prometheus.yml": i.files[cv.PROMETHEUS_CONFIG],
-            f"/etc/prometheus/{cv.PLATFORM_RULES}": i.files[cv.PLATFORM_RULES],
-            f"/etc/prometheus/{cv.SLO_RULES}": i.files[cv.SLO_RULES],
-        },
+        files={**_config(i, C.PROMETHEUS, cv.PROMETHEUS_CONFIG), **rules},
         secret_files=secret_files,
-        data_path="/prometheus",
-        storage_size=p.storage_size,
         replicas=p.replicas,
-        health_command=wget(port, "/-/ready"),
         discovers_pods=i.spec.target == "kubernetes",
-        publish={"http": port},
     )
 
 
 def pushgateway(i: Inputs) -> Workload:
     pg = i.spec.pushgateway
-    port = i.port(C.PUSHGATEWAY)
-    return Workload(
-        component=C.PUSHGATEWAY,
-        name=resource_name(i.spec, C.PUSHGATEWAY.value),
-        image=i.spec.images.pushgateway.ref,
-        ports=cv.PORTS[C.PUSHGATEWAY],
-        resources=pg.resources,
-        readiness=_probe("http", "/-/ready"),
-        liveness=_probe("http", "/-/healthy"),
-        user=NOBODY,
+    data = layout.of(C.PUSHGATEWAY)
+    return replace(
+        _base(i, C.PUSHGATEWAY, i.spec.images.pushgateway.ref, pg.resources, pg.storage_size),
         args=(
             # Without a persistence file, every pushed metric is lost on restart.
-            "--persistence.file=/data/pushgateway.db",
+            f"--persistence.file={data.data('pushgateway.db')}",
             f"--persistence.interval={pg.persistence_interval}",
-            f"--web.listen-address={i.listen}:{port}",
+            f"--web.listen-address={i.listen}:{i.port(C.PUSHGATEWAY)}",
         ),
-        data_path="/data",
-        storage_size=pg.storage_size,
-        health_command=wget(port, "/-/ready"),
-        publish={"http": port},
     )
 
 
 def alertmanager(i: Inputs) -> Workload:
     am = i.spec.alertmanager
-    port = i.port(C.ALERTMANAGER)
     args = [
-        "--config.file=/etc/alertmanager/alertmanager.yml",
-        "--storage.path=/alertmanager",
-        f"--web.listen-address={i.listen}:{port}",
+        f"--config.file={ALERTMANAGER.config}",
+        f"--storage.path={ALERTMANAGER.data()}",
+        f"--web.listen-address={i.listen}:{i.port(C.ALERTMANAGER)}",
     ]
     if am.replicas == 1:
         args.append("--cluster.listen-address=")  # no gossip for a single instance
-    return Workload(
-        component=C.ALERTMANAGER,
-        name=resource_name(i.spec, C.ALERTMANAGER.value),
-        image=i.spec.images.alertmanager.ref,
-        ports=cv.PORTS[C.ALERTMANAGER],
-        resources=am.resources,
-        readiness=_probe("http", "/-/ready"),
-        liveness=_probe("http", "/-/healthy"),
-        user=NOBODY,
+    # Silences and the notification log live on the volume; without it a restart forgets them.
+    return replace(
+        _base(i, C.ALERTMANAGER, i.spec.images.alertmanager.ref, am.resources, am.storage_size),
         args=tuple(args),
-        files={"/etc/alertmanager/alertmanager.yml": i.files[cv.ALERTMANAGER_CONFIG]},
+        files=_config(i, C.ALERTMANAGER, cv.ALERTMANAGER_CONFIG),
         secret_files={
             path: i.secret(key) for path, key in alertmanager_secret_files(i.spec).items()
         },
-        # Silences and the notification log live here; without it a restart forgets them.
-        data_path="/alertmanager",
-        storage_size=am.storage_size,
         replicas=am.replicas,
-        health_command=wget(port, "/-/ready"),
         cluster_port="cluster" if am.replicas > 1 else None,
-        publish={"http": port},
     )
 
 
 def otel_collector(i: Inputs) -> Workload:
     oc = i.spec.otel_collector
-    config = "/etc/otelcol-contrib/config.yaml"
-    return Workload(
-        component=C.OTEL_COLLECTOR,
-        name=resource_name(i.spec, C.OTEL_COLLECTOR.value),
-        image=i.spec.images.otel_collector.ref,
-        ports=cv.PORTS[C.OTEL_COLLECTOR],
-        resources=oc.resources,
-        readiness=_probe("health", "/"),
-        liveness=_probe("health", "/"),
-        user=APP_USER,
-        args=(f"--config={config}",),
-        files={config: i.files[cv.OTEL_COLLECTOR_CONFIG]},
+    return replace(
+        _base(i, C.OTEL_COLLECTOR, i.spec.images.otel_collector.ref, oc.resources),
+        args=(f"--config={layout.of(C.OTEL_COLLECTOR).config}",),
+        files=_config(i, C.OTEL_COLLECTOR, cv.OTEL_COLLECTOR_CONFIG),
         replicas=oc.replicas,
-        # The contrib image is FROM scratch: no shell or client to run a health command.
-        health_command=None,
         publish={
             "otlp-grpc": i.port(C.OTEL_COLLECTOR, "otlp-grpc"),
             "otlp-http": i.port(C.OTEL_COLLECTOR, "otlp-http"),
@@ -208,150 +222,139 @@ def _object_store_env(
     }
 
 
-def loki(i: Inputs) -> Workload:
-    port = i.port(C.LOKI)
-    flags, secret_env = _object_store_env(i, i.spec.loki.storage)
-    return Workload(
-        component=C.LOKI,
-        name=resource_name(i.spec, C.LOKI.value),
-        image=i.spec.images.loki.ref,
-        ports=cv.PORTS[C.LOKI],
-        resources=i.spec.loki.resources,
-        readiness=_probe("http", "/ready"),
-        liveness=_probe("http", "/metrics"),  # /ready flaps while the ring settles
-        user=APP_USER,
-        args=("-config.file=/etc/loki/loki.yaml", *flags),
-        files={"/etc/loki/loki.yaml": i.files[cv.LOKI_CONFIG]},
+def _object_store(i: Inputs, component: C, image: str, storage: ObjectStorage) -> Workload:
+    """Loki or Tempo: its config file, and its S3 keys from the environment when it has them."""
+    flags, secret_env = _object_store_env(i, storage)
+    config = layout.of(component).config
+    rendered = cv.LOKI_CONFIG if component is C.LOKI else cv.TEMPO_CONFIG
+    resources = i.spec.loki.resources if component is C.LOKI else i.spec.tempo.resources
+    return replace(
+        _base(i, component, image, resources, storage.size),
+        args=(f"-config.file={config}", *flags),
+        files=_config(i, component, rendered),
         secret_env=secret_env,
-        data_path=LOKI_DATA,
-        storage_size=i.spec.loki.storage.size,
-        health_command=wget(port, "/ready"),
-        publish={"http": port},
     )
+
+
+def loki(i: Inputs) -> Workload:
+    return _object_store(i, C.LOKI, i.spec.images.loki.ref, i.spec.loki.storage)
 
 
 def tempo(i: Inputs) -> Workload:
-    port = i.port(C.TEMPO)
-    flags, secret_env = _object_store_env(i, i.spec.tempo.storage)
-    return Workload(
-        component=C.TEMPO,
-        name=resource_name(i.spec, C.TEMPO.value),
-        image=i.spec.images.tempo.ref,
-        ports=cv.PORTS[C.TEMPO],
-        resources=i.spec.tempo.resources,
-        readiness=_probe("http", "/ready"),
-        liveness=_probe("http", "/metrics"),
-        user=APP_USER,
-        args=("-config.file=/etc/tempo/tempo.yaml", *flags),
-        files={"/etc/tempo/tempo.yaml": i.files[cv.TEMPO_CONFIG]},
-        secret_env=secret_env,
-        data_path="/var/tempo",
-        storage_size=i.spec.tempo.storage.size,
-        health_command=wget(port, "/ready"),
-        publish={"http": port},
-    )
+    return _object_store(i, C.TEMPO, i.spec.images.tempo.ref, i.spec.tempo.storage)
 
 
 MLFLOW_BUILD_INPUTS = ("infra/images/mlflow.Dockerfile",)
 SERVING_BUILD_INPUTS = ("service", "pyproject.toml", "uv.lock")
 
 
-def mlflow(i: Inputs) -> Workload:
-    m = i.spec.mlflow
+@dataclass
+class _Credentials:
+    """Environment variables and the secret files they point at."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    files: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+
+
+def _mlflow_backend(i: Inputs, into: _Credentials) -> str:
+    """The backend store URI; PostgreSQL's password goes to a pgpass file."""
+    store = i.spec.mlflow.backend_store
+    if store.kind == "sqlite":
+        return f"sqlite:///{MLFLOW.data('mlflow.db')}"
+    assert store.password_secret is not None  # the spec requires it for postgresql
+    pgpass = MLFLOW.secret("pgpass")
+    into.files[pgpass] = i.secret(store.password_secret).apply(
+        lambda password: f"{store.host}:{store.port}:{store.database}:{store.user}:{password}\n"
+    )
+    into.env["PGPASSFILE"] = pgpass
+    return f"postgresql://{store.user}@{store.host}:{store.port}/{store.database}"
+
+
+def _mlflow_artifacts(i: Inputs, into: _Credentials) -> None:
+    """S3 artifacts: the endpoint, and the keys as an AWS shared credentials file."""
+    artifacts = i.spec.mlflow.artifact_store
+    if artifacts.kind != "s3":
+        return
+    if artifacts.endpoint_url:
+        into.env["MLFLOW_S3_ENDPOINT_URL"] = str(artifacts.endpoint_url)
+    if artifacts.access_key_id_secret and artifacts.secret_access_key_secret:
+        credentials = MLFLOW.secret("aws-credentials")
+        into.files[credentials] = pulumi.Output.all(
+            i.secret(artifacts.access_key_id_secret),
+            i.secret(artifacts.secret_access_key_secret),
+        ).apply(
+            lambda keys: (
+                f"[default]\naws_access_key_id = {keys[0]}\naws_secret_access_key = {keys[1]}\n"
+            )
+        )
+        into.env["AWS_SHARED_CREDENTIALS_FILE"] = credentials
+
+
+def _mlflow_allowed_hosts(i: Inputs) -> str:
+    """MLflow refuses requests whose Host header it does not know (DNS-rebinding guard): its
+    Service names, and on Kubernetes the pod addresses Prometheus scrapes it by."""
     port = i.port(C.MLFLOW)
     endpoint = i.endpoints[C.MLFLOW]
-    secret_files: dict[str, pulumi.Output[str]] = {}
-    env = {
-        # Without this, MLflow 3 starts a job runner that costs ~1 GB of memory.
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        "HOME": "/tmp",
-    }
-    store = m.backend_store
-    if store.kind == "sqlite":
-        backend = f"sqlite:///{MLFLOW_DATA}/mlflow.db"
-    else:
-        assert store.password_secret is not None  # the spec requires it for postgresql
-        backend = f"postgresql://{store.user}@{store.host}:{store.port}/{store.database}"
-        pgpass = f"{MLFLOW_SECRETS_DIR}/pgpass"
-        secret_files[pgpass] = i.secret(store.password_secret).apply(
-            lambda password: f"{store.host}:{store.port}:{store.database}:{store.user}:{password}\n"
-        )
-        env["PGPASSFILE"] = pgpass
-    artifacts = m.artifact_store
-    if artifacts.kind == "s3":
-        if artifacts.endpoint_url:
-            env["MLFLOW_S3_ENDPOINT_URL"] = str(artifacts.endpoint_url)
-        if artifacts.access_key_id_secret and artifacts.secret_access_key_secret:
-            credentials = f"{MLFLOW_SECRETS_DIR}/aws-credentials"
-            secret_files[credentials] = pulumi.Output.all(
-                i.secret(artifacts.access_key_id_secret),
-                i.secret(artifacts.secret_access_key_secret),
-            ).apply(
-                lambda keys: (
-                    f"[default]\naws_access_key_id = {keys[0]}\naws_secret_access_key = {keys[1]}\n"
-                )
-            )
-            env["AWS_SHARED_CREDENTIALS_FILE"] = credentials
-    # MLflow refuses requests whose Host header it does not know (DNS-rebinding guard): its
-    # Service names, and on Kubernetes the pod addresses Prometheus scrapes it by.
     allowed = {
         endpoint.host, endpoint.address(), endpoint.host.split(".")[0],
         "localhost", f"localhost:{port}", "127.0.0.1", f"127.0.0.1:{port}",
     }  # fmt: skip
     if i.spec.target == "kubernetes":
         allowed |= {"10.*", "172.*", "192.168.*"}
-    local = m.backend_store.kind == "sqlite" or artifacts.kind == "local"
-    build = None
-    image = i.spec.images.mlflow_server.ref if i.spec.images.mlflow_server else ""
-    if i.spec.images.mlflow_server is None:
-        build = Build(
+    return ",".join(sorted(allowed))
+
+
+def _built(i: Inputs, pinned: str | None, build: Build) -> tuple[str, Build | None]:
+    """The pinned image when the spec names one, else the image built from this repository."""
+    if pinned is not None:
+        return pinned, None
+    return f"{build.repository}:{build.tag(i.root)}", build
+
+
+def mlflow(i: Inputs) -> Workload:
+    m = i.spec.mlflow
+    credentials = _Credentials(
+        # Without this, MLflow 3 starts a job runner that costs ~1 GB of memory.
+        {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "HOME": "/tmp"}
+    )
+    backend = _mlflow_backend(i, credentials)
+    _mlflow_artifacts(i, credentials)
+    local = m.backend_store.kind == "sqlite" or m.artifact_store.kind == "local"
+    pinned = i.spec.images.mlflow_server
+    image, build = _built(
+        i,
+        pinned.ref if pinned else None,
+        Build(
             "mlops/mlflow-server",
             "infra/images/mlflow.Dockerfile",
             MLFLOW_BUILD_INPUTS,
             {"BASE_IMAGE": i.spec.images.mlflow.ref},
-        )
-        image = f"{build.repository}:{build.tag(i.root)}"
-    return Workload(
-        component=C.MLFLOW,
-        name=resource_name(i.spec, C.MLFLOW.value),
-        image=image,
-        build=build,
-        ports=cv.PORTS[C.MLFLOW],
-        resources=m.resources,
-        readiness=_probe("http", "/health"),
-        liveness=_probe("http", "/health"),
-        user=APP_USER,
-        command=("mlflow", "server"),
-        args=(
-            "--host",
-            i.listen,
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            backend,
-            "--artifacts-destination",
-            artifacts.uri,
-            "--serve-artifacts",
-            "--expose-prometheus",
-            "/tmp/mlflow-metrics",
-            "--allowed-hosts",
-            ",".join(sorted(allowed)),
         ),
-        env=env,
-        secret_files=secret_files,
-        data_path=MLFLOW_DATA if local else None,
-        storage_size=m.storage_size if local else None,
+    )
+    args = (
+        "--host", i.listen,
+        "--port", str(i.port(C.MLFLOW)),
+        "--backend-store-uri", backend,
+        "--artifacts-destination", m.artifact_store.uri,
+        "--serve-artifacts",
+        "--expose-prometheus", "/tmp/mlflow-metrics",
+        "--allowed-hosts", _mlflow_allowed_hosts(i),
+    )  # fmt: skip
+    return replace(
+        _base(i, C.MLFLOW, image, m.resources, m.storage_size if local else None),
+        build=build,
+        command=("mlflow", "server"),
+        args=args,
+        env=credentials.env,
+        secret_files=credentials.files,
         replicas=m.replicas,
-        health_command=python_get(port, "/health"),
-        publish={"http": port},
     )
 
 
-def serving(i: Inputs, model: ServedModel, index: int) -> Workload:
+def _serving_env(i: Inputs, model: ServedModel) -> dict[str, str]:
     spec = i.spec
-    port = i.port(C.SERVING)
     collector = i.endpoints[C.OTEL_COLLECTOR]
-    env = {
+    return {
         "MLOPS_SERVING_MLFLOW_TRACKING_URI": i.endpoints[C.MLFLOW].url(),
         "MLOPS_SERVING_MODEL_NAME": model.name,
         "MLOPS_SERVING_MODEL_ALIAS": model.alias,
@@ -369,30 +372,26 @@ def serving(i: Inputs, model: ServedModel, index: int) -> Workload:
         "BENTOML_DO_NOT_TRACK": "true",
         **i.extra_env.get(C.SERVING, {}),
     }
-    build = None
-    if spec.images.serving is not None:
-        image = spec.images.serving.ref
-    else:
-        build = Build(
+
+
+def serving(i: Inputs, model: ServedModel, index: int) -> Workload:
+    spec = i.spec
+    image, build = _built(
+        i,
+        spec.images.serving.ref if spec.images.serving else None,
+        Build(
             "mlops/serving",
             "service/Dockerfile",
             SERVING_BUILD_INPUTS,
             {"BASE_IMAGE": spec.images.serving_base.ref},
-        )
-        image = f"{build.repository}:{build.tag(i.root)}"
-    return Workload(
-        component=C.SERVING,
+        ),
+    )
+    return replace(
+        _base(i, C.SERVING, image, model.resources),
         name=resource_name(spec, f"serving-{model.name}"),
-        image=image,
         build=build,
-        ports=cv.PORTS[C.SERVING],
-        resources=model.resources,
-        readiness=_probe("http", "/readyz"),
-        liveness=_probe("http", "/livez"),
-        user=APP_USER,
-        env=env,
+        env=_serving_env(i, model),
         replicas=model.replicas,
-        health_command=python_get(port, "/livez"),
         publish={"http": SERVING_HOST_PORT + index},
         labels={cv.LABEL_MODEL: model.name},
     )
@@ -425,38 +424,27 @@ def grafana(i: Inputs) -> Workload:
     if i.grafana_admin_password is None:
         raise ValueError("a self-run Grafana needs its admin password")
     port = i.port(C.GRAFANA)
-    public = urlparse(str(g.url))
     smtp_env, smtp_files = _grafana_smtp(i)
-    return Workload(
-        component=C.GRAFANA,
-        name=resource_name(i.spec, C.GRAFANA.value),
-        image=i.spec.images.grafana.ref,
-        ports=cv.PORTS[C.GRAFANA],
-        resources=g.resources,
-        readiness=_probe("http", "/api/health"),
-        liveness=_probe("http", "/api/health"),
-        user=GRAFANA_USER,
-        env={
-            "GF_SERVER_ROOT_URL": str(g.url),
-            "GF_SERVER_HTTP_ADDR": i.listen,
-            "GF_SERVER_HTTP_PORT": str(port),
-            "GF_SECURITY_ADMIN_USER": g.admin_user,
-            "GF_SECURITY_ADMIN_PASSWORD__FILE": GRAFANA_ADMIN_PASSWORD_FILE,
-            "GF_SECURITY_DISABLE_INITIAL_ADMIN_CREATION": "false",
-            "GF_AUTH_ANONYMOUS_ENABLED": "false",
-            "GF_USERS_ALLOW_SIGN_UP": "false",
-            "GF_ANALYTICS_REPORTING_ENABLED": "false",
-            "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
-            "GF_PATHS_DATA": "/var/lib/grafana",
-            "GF_LOG_MODE": "console",
-            "GF_LOG_CONSOLE_FORMAT": "json",
-            **smtp_env,
-        },
+    env = {
+        "GF_SERVER_ROOT_URL": str(g.url),
+        "GF_SERVER_HTTP_ADDR": i.listen,
+        "GF_SERVER_HTTP_PORT": str(port),
+        "GF_SECURITY_ADMIN_USER": g.admin_user,
+        "GF_SECURITY_ADMIN_PASSWORD__FILE": GRAFANA_ADMIN_PASSWORD_FILE,
+        "GF_SECURITY_DISABLE_INITIAL_ADMIN_CREATION": "false",
+        "GF_AUTH_ANONYMOUS_ENABLED": "false",
+        "GF_USERS_ALLOW_SIGN_UP": "false",
+        "GF_ANALYTICS_REPORTING_ENABLED": "false",
+        "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+        "GF_PATHS_DATA": GRAFANA.data(),
+        "GF_LOG_MODE": "console",
+        "GF_LOG_CONSOLE_FORMAT": "json",
+    }
+    return replace(
+        _base(i, C.GRAFANA, i.spec.images.grafana.ref, g.resources, "1Gi"),
+        env={**env, **smtp_env},
         secret_files={GRAFANA_ADMIN_PASSWORD_FILE: i.grafana_admin_password, **smtp_files},
-        data_path="/var/lib/grafana",
-        storage_size="1Gi",
-        health_command=wget(port, "/api/health"),
-        publish={"http": public.port or port},
+        publish={"http": urlparse(str(g.url)).port or port},
     )
 
 

@@ -1,7 +1,7 @@
 """alertmanager.yml from the spec's receivers, routing tree and inhibitions.
 
 Secrets stay out: every URL, key and password is read by Alertmanager from a
-file under `ALERTMANAGER_SECRETS_DIR`, which the Pulumi program mounts from a
+file under its `layout` secrets folder, which the Pulumi program mounts from a
 Secret. The rendered file can go in a ConfigMap or a golden file as it is.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra import conventions as cv
+from infra import layout
 from infra.endpoints import Endpoints
 from infra.render._yaml import dump
 from infra.spec import (
@@ -34,7 +35,7 @@ SLACK_TEXT = (
 
 
 def _secret(receiver: str, field: str, root: str = "") -> str:
-    return root + cv.secret_file(cv.ALERTMANAGER_SECRETS_DIR, receiver, field)
+    return root + layout.of(cv.Component.ALERTMANAGER).secret(receiver, field)
 
 
 def _route(route: Route) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra import conventions as cv
+from infra import layout
 from infra.endpoints import Endpoint, Endpoints
 from infra.render._yaml import dump
 from infra.spec import PlatformSpec
@@ -71,6 +72,11 @@ def _serving_job(spec: PlatformSpec, endpoints: Endpoints) -> dict[str, Any]:
     return job
 
 
+def remote_write_secret(remote: str, field: str) -> str:
+    """Where Prometheus reads a remote-write credential (mounted from a Secret)."""
+    return layout.of(cv.Component.PROMETHEUS).secret(remote, field)
+
+
 def _remote_write(spec: PlatformSpec, endpoints: Endpoints) -> list[dict[str, Any]]:
     out = []
     for rw in spec.prometheus.remote_write:
@@ -78,15 +84,11 @@ def _remote_write(spec: PlatformSpec, endpoints: Endpoints) -> list[dict[str, An
         if rw.basic_auth_username and rw.password_secret:
             entry["basic_auth"] = {
                 "username": rw.basic_auth_username,
-                "password_file": endpoints.path(
-                    cv.secret_file(cv.PROMETHEUS_SECRETS_DIR, rw.name, "password")
-                ),
+                "password_file": endpoints.path(remote_write_secret(rw.name, "password")),
             }
         if rw.bearer_token_secret:
             entry["authorization"] = {
-                "credentials_file": endpoints.path(
-                    cv.secret_file(cv.PROMETHEUS_SECRETS_DIR, rw.name, "token")
-                )
+                "credentials_file": endpoints.path(remote_write_secret(rw.name, "token"))
             }
         out.append(entry)
     return out

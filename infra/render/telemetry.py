@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from infra import conventions as cv
+from infra import layout
 from infra.endpoints import Endpoints
 from infra.render._yaml import dump
 from infra.spec import ObjectStorage, PlatformSpec
@@ -22,81 +23,76 @@ from infra.units import duration_seconds, format_duration
 C = cv.Component
 S3_ACCESS_KEY_ENV = "S3_ACCESS_KEY_ID"
 S3_SECRET_KEY_ENV = "S3_SECRET_ACCESS_KEY"
-LOKI_DATA = "/loki"  # Loki's volume in its container (the image's own data folder)
+LOKI_DATA = layout.of(C.LOKI).data()  # Loki's volume in its container
+TEMPO = layout.of(C.TEMPO)
 
 
 def _header(spec: PlatformSpec, what: str) -> str:
     return f"{what} of stack {spec.name}. Rendered by infra.render; do not edit."
 
 
+def _otel_receivers(listen: str, ports: Mapping[str, int]) -> dict[str, Any]:
+    protocols = {
+        "grpc": {"endpoint": f"{listen}:{ports['otlp-grpc']}"},
+        "http": {"endpoint": f"{listen}:{ports['otlp-http']}"},
+    }
+    return {"otlp": {"protocols": protocols}}
+
+
+def _otel_processors(spec: PlatformSpec) -> dict[str, Any]:
+    oc = spec.otel_collector
+    environment = {"key": "deployment.environment.name", "value": spec.environment}
+    return {
+        "memory_limiter": {
+            "check_interval": "1s",
+            "limit_mib": oc.memory_limit_mib,
+            "spike_limit_mib": max(oc.memory_limit_mib // 5, 8),
+        },
+        "resource": {"attributes": [{**environment, "action": "upsert"}]},
+        "batch": {"timeout": oc.batch_timeout, "send_batch_size": oc.batch_size},
+    }
+
+
+def _otel_exporters(endpoints: Endpoints) -> dict[str, Any]:
+    return {
+        "otlp/tempo": {
+            "endpoint": endpoints[C.TEMPO].address("otlp-grpc"),
+            "tls": {"insecure": True},
+        },
+        "otlphttp/loki": {"endpoint": endpoints[C.LOKI].url("http", "/otlp")},
+    }
+
+
+def _otel_service(listen: str, ports: Mapping[str, int]) -> dict[str, Any]:
+    """The collector's own telemetry (JSON logs, metrics to scrape) and its two pipelines."""
+    reader = {"pull": {"exporter": {"prometheus": {"host": listen, "port": ports["metrics"]}}}}
+
+    def pipeline(exporter: str) -> dict[str, Any]:
+        return {
+            "receivers": ["otlp"],
+            "processors": ["memory_limiter", "resource", "batch"],
+            "exporters": [exporter],
+        }
+
+    return {
+        "extensions": ["health_check"],
+        "telemetry": {
+            "logs": {"encoding": "json"},
+            "metrics": {"level": "detailed", "readers": [reader]},
+        },
+        "pipelines": {"traces": pipeline("otlp/tempo"), "logs": pipeline("otlphttp/loki")},
+    }
+
+
 def otel_collector_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
     listen = endpoints.listen_host
     ports = endpoints[C.OTEL_COLLECTOR].ports
-    oc = spec.otel_collector
     document: dict[str, Any] = {
         "extensions": {"health_check": {"endpoint": f"{listen}:{ports['health']}"}},
-        "receivers": {
-            "otlp": {
-                "protocols": {
-                    "grpc": {"endpoint": f"{listen}:{ports['otlp-grpc']}"},
-                    "http": {"endpoint": f"{listen}:{ports['otlp-http']}"},
-                }
-            }
-        },
-        "processors": {
-            "memory_limiter": {
-                "check_interval": "1s",
-                "limit_mib": oc.memory_limit_mib,
-                "spike_limit_mib": max(oc.memory_limit_mib // 5, 8),
-            },
-            "resource": {
-                "attributes": [
-                    {
-                        "key": "deployment.environment.name",
-                        "value": spec.environment,
-                        "action": "upsert",
-                    }
-                ]
-            },
-            "batch": {"timeout": oc.batch_timeout, "send_batch_size": oc.batch_size},
-        },
-        "exporters": {
-            "otlp/tempo": {
-                "endpoint": endpoints[C.TEMPO].address("otlp-grpc"),
-                "tls": {"insecure": True},
-            },
-            "otlphttp/loki": {"endpoint": endpoints[C.LOKI].url("http", "/otlp")},
-        },
-        "service": {
-            "extensions": ["health_check"],
-            "telemetry": {
-                "logs": {"encoding": "json"},
-                "metrics": {
-                    "level": "detailed",
-                    "readers": [
-                        {
-                            "pull": {
-                                "exporter": {
-                                    "prometheus": {"host": listen, "port": ports["metrics"]}
-                                }
-                            }
-                        }
-                    ],
-                },
-            },
-            "pipelines": {
-                "traces": {
-                    "receivers": ["otlp"],
-                    "processors": ["memory_limiter", "resource", "batch"],
-                    "exporters": ["otlp/tempo"],
-                },
-                "logs": {
-                    "receivers": ["otlp"],
-                    "processors": ["memory_limiter", "resource", "batch"],
-                    "exporters": ["otlphttp/loki"],
-                },
-            },
-        },
+        "receivers": _otel_receivers(listen, ports),
+        "processors": _otel_processors(spec),
+        "exporters": _otel_exporters(endpoints),
+        "service": _otel_service(listen, ports),
     }
     return dump(document, _header(spec, "OpenTelemetry Collector configuration"))
 
@@ -184,11 +180,11 @@ def loki_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
 def tempo_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
     ports = endpoints[C.TEMPO].ports
     storage = spec.tempo.storage
-    trace_storage: dict[str, Any] = {"wal": {"path": "/var/tempo/wal"}}
+    trace_storage: dict[str, Any] = {"wal": {"path": TEMPO.data("wal")}}
     if storage.kind == "s3":
         trace_storage |= {"backend": "s3", "s3": {**_s3(storage), "forcepathstyle": True}}
     else:
-        trace_storage |= {"backend": "local", "local": {"path": "/var/tempo/blocks"}}
+        trace_storage |= {"backend": "local", "local": {"path": TEMPO.data("blocks")}}
     document: dict[str, Any] = {
         "server": _server(endpoints, ports),
         "distributor": {
@@ -212,7 +208,7 @@ def tempo_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
         document["metrics_generator"] = {
             "registry": {"external_labels": {"source": "tempo", "environment": spec.environment}},
             "storage": {
-                "path": "/var/tempo/generator/wal",
+                "path": TEMPO.data("generator", "wal"),
                 "remote_write": [
                     {
                         "url": endpoints[C.PROMETHEUS].url("http", "/api/v1/write"),
@@ -220,7 +216,7 @@ def tempo_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
                     }
                 ],
             },
-            "traces_storage": {"path": "/var/tempo/generator/traces"},
+            "traces_storage": {"path": TEMPO.data("generator", "traces")},
         }
         document["overrides"] = {
             "defaults": {"metrics_generator": {"processors": ["service-graphs", "span-metrics"]}}
