@@ -16,6 +16,8 @@ from decimal import Decimal
 import pulumi
 import pulumi_docker as docker
 
+from infra import conventions as cv
+from infra import layout
 from infra.components.workload import Workload, secret
 from infra.config import ROOT
 from infra.spec import PlatformSpec
@@ -41,6 +43,40 @@ def memory_mb(text: str) -> int:
     return int(quantity(text) / Decimal(2**20))
 
 
+def uploads(w: Workload) -> list[docker.ContainerUploadArgs]:
+    """Rendered files world-readable, secret files readable by the workload's user alone."""
+    rendered = [
+        docker.ContainerUploadArgs(file=path, content=content, permissions="0444")
+        for path, content in sorted(w.files.items())
+    ]
+    secrets = [
+        docker.ContainerUploadArgs(
+            file=path,
+            content=secret(value),
+            owner=str(w.user),
+            group=str(w.user),
+            permissions="0400",
+        )
+        for path, value in sorted(w.secret_files.items())
+    ]
+    return rendered + secrets
+
+
+def envs(w: Workload) -> list[pulumi.Input[str]]:
+    plain: list[pulumi.Input[str]] = [f"{k}={v}" for k, v in sorted(w.env.items())]
+    return plain + [
+        pulumi.Output.concat(k, "=", secret(v)) for k, v in sorted(w.secret_env.items())
+    ]
+
+
+def healthcheck(w: Workload) -> docker.ContainerHealthcheckArgs | None:
+    if not w.health_command:
+        return None
+    return docker.ContainerHealthcheckArgs(
+        tests=list(w.health_command), interval="10s", timeout="3s", retries=5, start_period="60s"
+    )
+
+
 class DockerTarget:
     """Runs workloads on the local Docker engine, on one bridge network of the stack."""
 
@@ -50,7 +86,7 @@ class DockerTarget:
             f"{spec.name}-network",
             name=spec.name,
             driver="bridge",
-            labels=[docker.NetworkLabelArgs(label="app.kubernetes.io/part-of", value=spec.name)],
+            labels=[docker.NetworkLabelArgs(label=cv.LABEL_PART_OF, value=spec.name)],
             opts=opts,
         )
 
@@ -74,107 +110,87 @@ class DockerTarget:
         return pulled.repo_digest.apply(lambda digest: digest or w.image)
 
     def deploy(self, w: Workload, parent: pulumi.Resource) -> list[pulumi.CustomResource]:
-        opts = pulumi.ResourceOptions(parent=parent)
         image = self._image(w, parent)
-        created: list[pulumi.CustomResource] = []
-        volumes = []
-        names = container_names(w)
-        for index, name in enumerate(names):
-            mounts = []
-            if w.data_path:
-                volume = docker.Volume(
-                    f"{name}-data",
-                    name=f"{name}-data",
-                    labels=[
-                        docker.VolumeLabelArgs(label="app.kubernetes.io/instance", value=w.name)
-                    ],
-                    opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True),
-                )
-                volumes.append(volume)
-                mounts.append(
-                    docker.ContainerVolumeArgs(container_path=w.data_path, volume_name=volume.name)
-                )
-            uploads = [
-                docker.ContainerUploadArgs(file=path, content=content, permissions="0444")
-                for path, content in sorted(w.files.items())
-            ] + [
-                docker.ContainerUploadArgs(
-                    file=path,
-                    content=secret(value),
-                    owner=str(w.user),
-                    group=str(w.user),
-                    permissions="0400",
-                )
-                for path, value in sorted(w.secret_files.items())
+        volumes: list[pulumi.CustomResource] = []
+        containers: list[pulumi.CustomResource] = []
+        for index, name in enumerate(container_names(w)):
+            volume = self._volume(w, name, parent) if w.data_path else None
+            volumes += [volume] if volume else []
+            containers.append(
+                self._container(w, name, index=index, image=image, volume=volume, parent=parent)
+            )
+        return [*volumes, *containers]
+
+    def _volume(self, w: Workload, name: str, parent: pulumi.Resource) -> docker.Volume:
+        return docker.Volume(
+            f"{name}-data",
+            name=f"{name}-data",
+            labels=[docker.VolumeLabelArgs(label=cv.LABEL_INSTANCE, value=w.name)],
+            opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True),
+        )
+
+    def _ports(self, w: Workload, index: int) -> list[docker.ContainerPortArgs]:
+        """Only the first replica is published; the others are reached on the network."""
+        if index != 0:
+            return []
+        bind = self.spec.docker.bind_address
+        return [
+            docker.ContainerPortArgs(internal=w.ports[port], external=host, ip=bind)
+            for port, host in sorted(w.publish.items())
+        ]
+
+    def _labels(self, w: Workload) -> list[docker.ContainerLabelArgs]:
+        labels = {
+            **layout.identity_labels(w.component, w.name),
+            cv.LABEL_PART_OF: self.spec.name,
+            **w.labels,
+        }
+        return [docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(labels.items())]
+
+    def _container(
+        self,
+        w: Workload,
+        name: str,
+        *,
+        index: int,
+        image: pulumi.Output[str],
+        volume: docker.Volume | None,
+        parent: pulumi.Resource,
+    ) -> docker.Container:
+        return docker.Container(
+            f"{name}-container",
+            name=name,
+            hostname=name,
+            image=image,
+            entrypoints=list(w.command) or None,
+            command=[*w.args, *cluster_args(w)] or None,
+            envs=envs(w),
+            user=f"{w.user}:{w.user}",
+            uploads=uploads(w),
+            volumes=[
+                docker.ContainerVolumeArgs(container_path=w.data_path, volume_name=volume.name)
             ]
-            # Only the first replica is published; the others are reached on the network.
-            ports = (
-                [
-                    docker.ContainerPortArgs(
-                        internal=w.ports[port], external=host, ip=self.spec.docker.bind_address
-                    )
-                    for port, host in sorted(w.publish.items())
-                ]
-                if index == 0
-                else []
-            )
-            healthcheck = (
-                docker.ContainerHealthcheckArgs(
-                    tests=list(w.health_command),
-                    interval="10s",
-                    timeout="3s",
-                    retries=5,
-                    start_period="60s",
+            if volume
+            else [],
+            tmpfs=dict.fromkeys(w.scratch_paths, f"rw,noexec,nosuid,size=256m,uid={w.user}"),
+            read_only=True,
+            privileged=False,
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+            security_opts=["no-new-privileges:true"],
+            memory=memory_mb(w.resources.memory_limit),
+            memory_reservation=memory_mb(w.resources.memory_request),
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(
+                    name=self.network.name, aliases=sorted({w.name, name})
                 )
-                if w.health_command
-                else None
-            )
-            envs = [f"{k}={v}" for k, v in sorted(w.env.items())]
-            secret_envs = [
-                pulumi.Output.concat(k, "=", secret(v)) for k, v in sorted(w.secret_env.items())
-            ]
-            container = docker.Container(
-                f"{name}-container",
-                name=name,
-                hostname=name,
-                image=image,
-                entrypoints=list(w.command) or None,
-                command=[*w.args, *cluster_args(w)] or None,
-                envs=[*envs, *secret_envs],
-                user=f"{w.user}:{w.user}",
-                uploads=uploads,
-                volumes=mounts,
-                tmpfs=dict.fromkeys(w.scratch_paths, f"rw,noexec,nosuid,size=256m,uid={w.user}"),
-                read_only=True,
-                privileged=False,
-                capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-                security_opts=["no-new-privileges:true"],
-                memory=memory_mb(w.resources.memory_limit),
-                memory_reservation=memory_mb(w.resources.memory_request),
-                networks_advanced=[
-                    docker.ContainerNetworksAdvancedArgs(
-                        name=self.network.name, aliases=sorted({w.name, name})
-                    )
-                ],
-                ports=ports,
-                healthcheck=healthcheck,
-                restart="unless-stopped",
-                labels=[
-                    docker.ContainerLabelArgs(label=k, value=v)
-                    for k, v in sorted(
-                        {
-                            "app.kubernetes.io/name": w.component.value,
-                            "app.kubernetes.io/instance": w.name,
-                            "app.kubernetes.io/part-of": self.spec.name,
-                            **w.labels,
-                        }.items()
-                    )
-                ],
-                log_driver="json-file",
-                log_opts={"max-size": "10m", "max-file": "3"},
-                wait=w.health_command is not None,
-                wait_timeout=300,
-                opts=opts,
-            )
-            created.append(container)
-        return [*volumes, *created]
+            ],
+            ports=self._ports(w, index),
+            healthcheck=healthcheck(w),
+            restart="unless-stopped",
+            labels=self._labels(w),
+            log_driver="json-file",
+            log_opts={"max-size": "10m", "max-file": "3"},
+            wait=w.health_command is not None,
+            wait_timeout=300,
+            opts=pulumi.ResourceOptions(parent=parent),
+        )

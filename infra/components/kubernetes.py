@@ -12,6 +12,7 @@ of a rendered file changes a pod annotation, which rolls the pods.
 
 from __future__ import annotations
 
+import copy
 import os
 import posixpath
 from collections.abc import Mapping, Sequence
@@ -21,10 +22,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import conventions as cv
-from infra.components.workload import Workload, secret
+from infra import layout
+from infra.components.workload import HttpCheck, Workload, secret
 from infra.config import ROOT
 from infra.render._yaml import dump
-from infra.spec import PlatformSpec
+from infra.spec import PlatformSpec, Resources
 
 MANAGED_BY = "pulumi"
 CONFIG_DIGEST_ANNOTATION = "mlops.dev/config-digest"
@@ -32,7 +34,7 @@ PSS_LEVEL = "restricted"
 
 
 def selector_labels(w: Workload) -> dict[str, str]:
-    return {cv.LABEL_NAME: w.component.value, cv.LABEL_INSTANCE: w.name}
+    return layout.identity_labels(w.component, w.name)
 
 
 def labels(w: Workload) -> dict[str, str]:
@@ -90,63 +92,74 @@ def _cluster_args(w: Workload, namespace: str) -> list[str]:
     ]
 
 
-def _container(w: Workload, namespace: str) -> dict[str, Any]:
-    r = w.resources
-    limits = {"memory": r.memory_limit} | ({"cpu": r.cpu_limit} if r.cpu_limit else {})
+def _env(w: Workload) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(w.env.items())]
     env += [
         {
             "name": k,
-            "valueFrom": {"secretKeyRef": {"name": f"{w.name}-secrets", "key": f"env-{k}"}},
+            "valueFrom": {"secretKeyRef": {"name": secret_name(w), "key": f"env-{k}"}},
         }
         for k in sorted(w.secret_env)
     ]
     if w.cluster_port:
         env.append({"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+    return env
+
+
+def _mounts(w: Workload) -> list[dict[str, Any]]:
     mounts: list[dict[str, Any]] = []
     root = files_root(w)
     if root:
         mounts.append({"name": "files", "mountPath": root, "readOnly": True})
     if w.data_path:
         mounts.append({"name": "data", "mountPath": w.data_path})
-    mounts += [
+    return mounts + [
         {"name": f"scratch-{i}", "mountPath": path} for i, path in enumerate(w.scratch_paths)
     ]
 
-    def probe(check: Any, failures: int) -> dict[str, Any]:
-        return {
-            "httpGet": {"path": check.path, "port": check.port},
-            "periodSeconds": 10,
-            "timeoutSeconds": 3,
-            "failureThreshold": failures,
-        }
 
+def _probe(check: HttpCheck, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": check.path, "port": check.port},
+        "periodSeconds": 10,
+        "timeoutSeconds": 3,
+        "failureThreshold": failures,
+    }
+
+
+def _resources(r: Resources) -> dict[str, Any]:
+    limits = {"memory": r.memory_limit} | ({"cpu": r.cpu_limit} if r.cpu_limit else {})
+    return {"requests": {"cpu": r.cpu_request, "memory": r.memory_request}, "limits": limits}
+
+
+RESTRICTED_CONTAINER: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "privileged": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def _container(w: Workload, namespace: str) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": w.component.value,
         "image": w.image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": name, "containerPort": port} for name, port in w.ports.items()],
-        "resources": {
-            "requests": {"cpu": r.cpu_request, "memory": r.memory_request},
-            "limits": limits,
-        },
+        "resources": _resources(w.resources),
         # A slow first start (a model download, a WAL replay) gets 5 minutes before liveness counts.
-        "startupProbe": probe(w.liveness, 30),
-        "readinessProbe": probe(w.readiness, 3),
-        "livenessProbe": probe(w.liveness, 6),
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "privileged": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "volumeMounts": mounts,
+        "startupProbe": _probe(w.liveness, 30),
+        "readinessProbe": _probe(w.readiness, 3),
+        "livenessProbe": _probe(w.liveness, 6),
+        "securityContext": copy.deepcopy(RESTRICTED_CONTAINER),
+        "volumeMounts": _mounts(w),
     }
     # Fields at their API default are left out, as the API server and the provider's rendering
     # leave them out: what the program declares is what a cluster reads back.
     args = [*w.args, *_cluster_args(w, namespace)]
+    env = _env(w)
     if w.command:
         container["command"] = list(w.command)
     if args:
@@ -234,153 +247,193 @@ def pod_template(w: Workload, namespace: str) -> dict[str, Any]:
     }
 
 
-def manifests(
-    w: Workload, spec: PlatformSpec, secret_data: Mapping[str, Any] | None = None
-) -> list[dict[str, Any]]:
-    """Every object of one workload. `secret_data` holds the Secret's values (Outputs in the
-    program); when None, the keys alone are listed (for checks that never see secrets)."""
-    ns = spec.kubernetes.namespace
-    out: list[dict[str, Any]] = []
+def configmap(w: Workload, ns: str) -> list[dict[str, Any]]:
     root = files_root(w)
-    if w.files and root:
-        out.append(
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": _metadata(w, ns, f"{w.name}-config"),
-                "data": {_key(posixpath.relpath(p, root)): c for p, c in sorted(w.files.items())},
-            }
-        )
-    if w.secret_files or w.secret_env:
-        out.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": _metadata(w, ns, secret_name(w)),
-                "type": "Opaque",
-                "stringData": dict(secret_data)
-                if secret_data is not None
-                else dict.fromkeys(secret_keys(w), ""),
-            }
-        )
-    out.append(
+    if not (w.files and root):
+        return []
+    data = {_key(posixpath.relpath(p, root)): c for p, c in sorted(w.files.items())}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _metadata(w, ns, f"{w.name}-config"),
+            "data": data,
+        }
+    ]
+
+
+def secret_object(
+    w: Workload, ns: str, data: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    if not (w.secret_files or w.secret_env):
+        return []
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": _metadata(w, ns, secret_name(w)),
+            "type": "Opaque",
+            "stringData": dict(data) if data is not None else dict.fromkeys(secret_keys(w), ""),
+        }
+    ]
+
+
+def service_account(w: Workload, ns: str) -> list[dict[str, Any]]:
+    return [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
             "metadata": _metadata(w, ns),
             "automountServiceAccountToken": w.discovers_pods,
         }
-    )
-    if w.discovers_pods:
-        out += [
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "Role",
-                "metadata": _metadata(w, ns),
-                "rules": [
-                    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
-                ],
-            },
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "RoleBinding",
-                "metadata": _metadata(w, ns),
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "Role",
-                    "name": w.name,
-                },
-                "subjects": [{"kind": "ServiceAccount", "name": w.name, "namespace": ns}],
-            },
-        ]
-    service_ports = [
+    ]
+
+
+def pod_reader_rbac(w: Workload, ns: str) -> list[dict[str, Any]]:
+    """A Role to list the namespace's pods, bound to the workload's account (Prometheus)."""
+    if not w.discovers_pods:
+        return []
+    rbac = "rbac.authorization.k8s.io"
+    role = {
+        "apiVersion": f"{rbac}/v1",
+        "kind": "Role",
+        "metadata": _metadata(w, ns),
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
+    }
+    binding = {
+        "apiVersion": f"{rbac}/v1",
+        "kind": "RoleBinding",
+        "metadata": _metadata(w, ns),
+        "roleRef": {"apiGroup": rbac, "kind": "Role", "name": w.name},
+        "subjects": [{"kind": "ServiceAccount", "name": w.name, "namespace": ns}],
+    }
+    return [role, binding]
+
+
+def _service_ports(w: Workload, with_cluster: bool) -> list[dict[str, Any]]:
+    return [
         {"name": name, "port": port, "targetPort": name}
         for name, port in w.ports.items()
-        if name != w.cluster_port
+        if with_cluster or name != w.cluster_port
     ]
-    out.append(
+
+
+def service(w: Workload, ns: str) -> list[dict[str, Any]]:
+    return [
         {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": _metadata(w, ns),
-            "spec": {"selector": selector_labels(w), "ports": service_ports},
+            "spec": {"selector": selector_labels(w), "ports": _service_ports(w, False)},
         }
-    )
-    template = pod_template(w, ns)
-    selector = {"matchLabels": selector_labels(w)}
-    if w.stateful:
-        out.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": _metadata(w, ns, f"{w.name}-headless"),
-                "spec": {
-                    "clusterIP": "None",
-                    "selector": selector_labels(w),
-                    # Gossip peers must resolve before they are ready, or the cluster never forms.
-                    **({"publishNotReadyAddresses": True} if w.cluster_port is not None else {}),
-                    "ports": [
-                        {"name": name, "port": port, "targetPort": name}
-                        for name, port in w.ports.items()
-                    ],
-                },
-            }
-        )
-        claim: dict[str, Any] = {
-            "metadata": {"name": "data", "labels": selector_labels(w)},
+    ]
+
+
+def headless_service(w: Workload, ns: str) -> list[dict[str, Any]]:
+    """The stable pod names a StatefulSet's pods (and gossip peers) are reached by."""
+    if not w.stateful:
+        return []
+    spec: dict[str, Any] = {"clusterIP": "None", "selector": selector_labels(w)}
+    if w.cluster_port is not None:
+        # Gossip peers must resolve before they are ready, or the cluster never forms.
+        spec["publishNotReadyAddresses"] = True
+    spec["ports"] = _service_ports(w, True)
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _metadata(w, ns, f"{w.name}-headless"),
+            "spec": spec,
+        }
+    ]
+
+
+def _claim(w: Workload, spec: PlatformSpec) -> dict[str, Any]:
+    claim: dict[str, Any] = {
+        "metadata": {"name": "data", "labels": selector_labels(w)},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": w.storage_size}},
+        },
+    }
+    if spec.kubernetes.storage_class:
+        claim["spec"]["storageClassName"] = spec.kubernetes.storage_class
+    return claim
+
+
+def statefulset(w: Workload, spec: PlatformSpec) -> list[dict[str, Any]]:
+    if not w.stateful:
+        return []
+    ns = spec.kubernetes.namespace
+    retain = {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": _metadata(w, ns),
             "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": w.storage_size}},
+                "serviceName": f"{w.name}-headless",
+                "replicas": w.replicas,
+                "selector": {"matchLabels": selector_labels(w)},
+                "podManagementPolicy": "Parallel" if w.cluster_port else "OrderedReady",
+                "template": pod_template(w, ns),
+                "volumeClaimTemplates": [_claim(w, spec)],
+                "persistentVolumeClaimRetentionPolicy": retain,
             },
         }
-        if spec.kubernetes.storage_class:
-            claim["spec"]["storageClassName"] = spec.kubernetes.storage_class
-        out.append(
-            {
-                "apiVersion": "apps/v1",
-                "kind": "StatefulSet",
-                "metadata": _metadata(w, ns),
-                "spec": {
-                    "serviceName": f"{w.name}-headless",
-                    "replicas": w.replicas,
-                    "selector": selector,
-                    "podManagementPolicy": "Parallel" if w.cluster_port else "OrderedReady",
-                    "template": template,
-                    "volumeClaimTemplates": [claim],
-                    "persistentVolumeClaimRetentionPolicy": {
-                        "whenDeleted": "Retain",
-                        "whenScaled": "Retain",
-                    },
-                },
-            }
-        )
-    else:
-        out.append(
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": _metadata(w, ns),
-                "spec": {
-                    "replicas": w.replicas,
-                    "selector": selector,
-                    "strategy": {
-                        "type": "RollingUpdate",
-                        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-                    },
-                    "template": template,
-                },
-            }
-        )
-    if w.replicas > 1:
-        out.append(
-            {
-                "apiVersion": "policy/v1",
-                "kind": "PodDisruptionBudget",
-                "metadata": _metadata(w, ns),
-                "spec": {"maxUnavailable": 1, "selector": selector},
-            }
-        )
-    return out
+    ]
+
+
+def deployment(w: Workload, ns: str) -> list[dict[str, Any]]:
+    if w.stateful:
+        return []
+    rolling = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": _metadata(w, ns),
+            "spec": {
+                "replicas": w.replicas,
+                "selector": {"matchLabels": selector_labels(w)},
+                "strategy": rolling,
+                "template": pod_template(w, ns),
+            },
+        }
+    ]
+
+
+def pod_disruption_budget(w: Workload, ns: str) -> list[dict[str, Any]]:
+    if w.replicas <= 1:
+        return []
+    return [
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": _metadata(w, ns),
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(w)}},
+        }
+    ]
+
+
+def manifests(
+    w: Workload, spec: PlatformSpec, secret_data: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every object of one workload, in the order to apply them. `secret_data` holds the
+    Secret's values (Outputs in the program); when None, the keys alone are listed (for checks
+    that never see secrets). Each object function gives [] when the workload has no such object."""
+    ns = spec.kubernetes.namespace
+    return [
+        *configmap(w, ns),
+        *secret_object(w, ns, secret_data),
+        *service_account(w, ns),
+        *pod_reader_rbac(w, ns),
+        *service(w, ns),
+        *headless_service(w, ns),
+        *statefulset(w, spec),
+        *deployment(w, ns),
+        *pod_disruption_budget(w, ns),
+    ]
 
 
 def secret_name(w: Workload) -> str:
