@@ -2,8 +2,9 @@
 
     uv run python bench/program.py [--models 1 10 50] [--repeat 3]
 
-Runs the real `infra/__main__.py` of the prod stack (its own config plus
-made-up secrets) with 1, 10 and 50 served models, each model its own serving
+Runs the real program (`infra.program.declare`, as `infra/__main__.py` does) of
+the prod stack (its own config plus made-up secrets) with 1, 10 and 50 served
+models, each model its own serving
 Deployment, Service and PodDisruptionBudget, and the dashboards, alert rules
 and Grafana content that come with them. Prints the best of `--repeat` runs
 per size, the resources registered, and the time per model added. Target:

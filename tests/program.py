@@ -1,5 +1,8 @@
 """Run the real Pulumi program of a shipped stack under the mocks, and read what it declared.
 
+The program is `infra.program`: what `infra/__main__.py` runs (`stack_inputs`, then
+`declare`), called here as functions, its outputs taken from `declare`'s return.
+
 Each stack runs with its own `Pulumi.<stack>.yaml` plus a made-up value for
 every secret key it names; those values are recognisable (`SECRET_MARK`) so a
 test can prove that none leaks into a non-secret place.
@@ -8,15 +11,14 @@ test can prove that none leaks into a non-secret place.
 from __future__ import annotations
 
 import json
-import runpy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pulumi
 import yaml
 
 from infra.config import NAMESPACE, ROOT, from_stack_file, load_spec, secret_keys
+from infra.program import declare, stack_inputs
 from infra.spec import PlatformSpec
 from tests.pulumi_mocks import Mocks, Registered, resolve, run_mocked
 
@@ -35,8 +37,7 @@ class Program:
     stack: str
     spec: PlatformSpec
     mocks: Mocks
-    exports: dict[str, Any]
-    namespace: dict[str, Any]
+    exports: dict[str, Any]  # the stack outputs `declare` returned
 
     def export(self, name: str) -> tuple[Any, bool]:
         """An exported value and whether it is secret."""
@@ -65,24 +66,15 @@ def run_program(
 ) -> Program:
     if config is None:
         config, secrets = stack_config(stack)
-    exports: dict[str, Any] = {}
-    namespace: dict[str, Any] = {}
-    original = pulumi.export
-
-    def record(name: str, value: Any) -> None:
-        exports[name] = value
+    declared: dict[str, Any] = {}
 
     def body() -> None:
-        pulumi.export = record
-        try:
-            namespace.update(
-                runpy.run_path(str(ROOT / "infra" / "__main__.py"), run_name="__main__")
-            )
-        finally:
-            pulumi.export = original
+        spec, values = stack_inputs()
+        declared["spec"] = spec
+        declared["outputs"] = declare(spec, values)
 
     mocks = run_mocked(body, config, secrets, stack=stack)
-    return Program(stack, namespace["spec"], mocks, exports, namespace)
+    return Program(stack, declared["spec"], mocks, declared["outputs"])
 
 
 def walk(node: Any) -> Iterator[Any]:

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pulumi
 import pytest
 
+from infra.spec import WebhookReceiver
 from tests.program import Program, run_program, stack_config
 
 
-def _run(config: dict[str, str], secret_keys: list[str]) -> dict[str, Any]:
-    """Run the program under the shared mocks until everything settles; its globals come back."""
-    return run_program("test", config, secret_keys).namespace
+def _run(config: dict[str, str], secret_keys: list[str]) -> Program:
+    """Run the program under the shared mocks until everything settles."""
+    return run_program("test", config, secret_keys)
+
+
+def _rendered(program: Program) -> dict[str, str]:
+    """Every rendered file the program declared (the ConfigMaps' data), by its key."""
+    return {
+        key: str(text)
+        for configmap in program.of_type("kubernetes:core/v1:ConfigMap")
+        for key, text in configmap.inputs["data"].items()
+    }
 
 
 def test_a_bad_stack_config_stops_the_program_before_any_resource_is_registered() -> None:
@@ -45,10 +54,13 @@ def test_a_good_config_runs_the_program() -> None:
         "mlops:hookUrl": "https://hooks.example.com/secret-path",
     }
     program = _run(config, ["mlops:hookUrl"])
-    assert program["spec"].environment == "staging"
-    assert program["spec"].alertmanager.receivers[0].url_secret == "hookUrl"
-    assert "url_file: /etc/alertmanager/secrets/hook-url" in program["files"]["alertmanager.yml"]
-    assert "secret-path" not in "".join(program["files"].values())
+    files = _rendered(program)
+    assert program.spec.environment == "staging"
+    receiver = program.spec.alertmanager.receivers[0]
+    assert isinstance(receiver, WebhookReceiver)
+    assert receiver.url_secret == "hookUrl"
+    assert "url_file: /etc/alertmanager/secrets/hook-url" in files["alertmanager.yml"]
+    assert "secret-path" not in "".join(files.values())
 
 
 def _grafana(program: Program) -> set[tuple[str, str]]:

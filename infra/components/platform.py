@@ -8,6 +8,7 @@ service runs comes from its `Workload` plan; how it runs, from the target.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 import pulumi
@@ -45,7 +46,7 @@ class PlatformService(pulumi.ComponentResource):
 
 def grafana_admin_password(
     spec: PlatformSpec,
-    secrets: dict[str, pulumi.Output[str]],
+    secrets: Mapping[str, pulumi.Output[str]],
     opts: pulumi.ResourceOptions | None = None,
 ) -> pulumi.Output[str] | None:
     """The admin password of a self-run Grafana: the stack's secret, or a generated one
