@@ -491,102 +491,15 @@ class GrafanaContent(pulumi.ComponentResource):
         self, name: str, args: GrafanaContentArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
+        self._prefix = name
         spec = args.spec
-
-        def child(*depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
-
-        folders = {
-            key: oss.Folder(f"{name}-folder-{key}", uid=uid, title=folder_title(key), opts=child())
-            for key, uid in cv.FOLDER_UID.items()
-        }
-        folder_by_uid = {cv.FOLDER_UID[key]: folder for key, folder in folders.items()}
-
-        json_data = datasource_json_data(spec)
-        datasources = {
-            kind: oss.DataSource(
-                f"{name}-datasource-{kind}",
-                name=f"{spec.name} {DATASOURCE_TITLES[kind]}",
-                type=DATASOURCE_TYPES[kind],
-                uid=uid,
-                url=datasource_url(kind, args.endpoints),
-                access_mode="proxy",
-                is_default=kind == "prometheus",
-                json_data_encoded=encode(json_data[kind]),
-                opts=child(),
-            )
-            for kind, uid in cv.DATASOURCE_UID.items()
-        }
-
-        boards: dict[str, oss.Dashboard] = {}
-        for uid, text in sorted(args.dashboards.items()):
-            if json.loads(text).get("uid") != uid:
-                raise ValueError(f"dashboard {uid}: its JSON carries another uid")
-            folder_uid = dashboards.FOLDERS.get(uid)
-            if folder_uid not in folder_by_uid:
-                raise ValueError(f"dashboard {uid}: no declared folder for it (dashboards.FOLDERS)")
-            boards[uid] = oss.Dashboard(
-                f"{name}-dashboard-{uid}",
-                config_json=text,
-                folder=folder_by_uid[folder_uid].uid,
-                overwrite=True,
-                opts=child(*datasources.values()),
-            )
-
-        secrets: dict[str, pulumi.Output[str]] = {
-            key: pulumi.Output.secret(value) for key, value in args.secrets.items()
-        }
-        alertmanager_url = args.endpoints[C.ALERTMANAGER].url()
-        contact_points = [
-            alerting.ContactPoint(
-                f"{name}-contact-point-{receiver.name}",
-                name=receiver.name,
-                **contact_point_integrations(receiver, secrets, alertmanager_url),
-                opts=child(),
-            )
-            for receiver in spec.alertmanager.receivers
-        ]
-        tree = notification_policy_tree(spec)
-        policy_needs: list[pulumi.Resource] = list(contact_points)
-        if any("mute_timings" in p for p in walk_policies(tree)):
-            policy_needs.append(
-                alerting.MuteTiming(
-                    f"{name}-mute-timing-discard",
-                    name=discard_mute_timing(spec),
-                    intervals=[{}],  # an empty interval is always active
-                    opts=child(),
-                )
-            )
-        policy = alerting.NotificationPolicy(
-            f"{name}-notification-policy",
-            contact_point=tree["contact_point"],
-            group_bies=tree["group_bies"],
-            group_wait=tree.get("group_wait"),
-            group_interval=tree.get("group_interval"),
-            repeat_interval=tree.get("repeat_interval"),
-            policies=tree.get("policies"),
-            opts=child(*policy_needs),
-        )
-
-        rules: list[Any] = log_alert_rules(spec)
-        if rules:
-            alerting.RuleGroup(
-                f"{name}-rule-group-{LOG_RULE_GROUP}",
-                name=LOG_RULE_GROUP,
-                folder_uid=folders["platform"].uid,
-                interval_seconds=LOG_RULE_INTERVAL_SECONDS,
-                rules=rules,
-                opts=child(datasources["loki"], policy),
-            )
-
+        folders = self._folders()
+        datasources = self._datasources(spec, args.endpoints)
+        boards = self._dashboards(args.dashboards, folders, datasources)
+        policy = self._notification_policy(spec, args)
+        self._log_rules(spec, folders["platform"], datasources["loki"], policy)
         if spec.grafana.cloud:
-            for slo in spec.slos:
-                grafana_slo.SLO(
-                    f"{name}-slo-{slo.name}",
-                    folder_uid=folders["slo"].uid,
-                    **slo_resource_args(spec, slo),
-                    opts=child(policy),
-                )
+            self._slos(spec, folders["slo"], policy)
 
         self.folder_uids = {key: folder.uid for key, folder in folders.items()}
         self.datasource_uids = {kind: ds.uid for kind, ds in datasources.items()}
@@ -598,3 +511,127 @@ class GrafanaContent(pulumi.ComponentResource):
                 "dashboard_uids": self.dashboard_uids,
             }
         )
+
+    def _child(self, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
+
+    def _folders(self) -> dict[str, oss.Folder]:
+        return {
+            key: oss.Folder(
+                f"{self._prefix}-folder-{key}", uid=uid, title=folder_title(key), opts=self._child()
+            )
+            for key, uid in cv.FOLDER_UID.items()
+        }
+
+    def _datasources(self, spec: PlatformSpec, endpoints: Endpoints) -> dict[str, oss.DataSource]:
+        json_data = datasource_json_data(spec)
+        return {
+            kind: oss.DataSource(
+                f"{self._prefix}-datasource-{kind}",
+                name=f"{spec.name} {DATASOURCE_TITLES[kind]}",
+                type=DATASOURCE_TYPES[kind],
+                uid=uid,
+                url=datasource_url(kind, endpoints),
+                access_mode="proxy",
+                is_default=kind == "prometheus",
+                json_data_encoded=encode(json_data[kind]),
+                opts=self._child(),
+            )
+            for kind, uid in cv.DATASOURCE_UID.items()
+        }
+
+    def _dashboards(
+        self,
+        texts: Mapping[str, str],
+        folders: Mapping[str, oss.Folder],
+        datasources: Mapping[str, oss.DataSource],
+    ) -> dict[str, oss.Dashboard]:
+        """Each dashboard in its declared folder, once the datasources it reads exist."""
+        folder_by_uid = {cv.FOLDER_UID[key]: folder for key, folder in folders.items()}
+        boards: dict[str, oss.Dashboard] = {}
+        for uid, text in sorted(texts.items()):
+            if json.loads(text).get("uid") != uid:
+                raise ValueError(f"dashboard {uid}: its JSON carries another uid")
+            folder_uid = dashboards.FOLDERS.get(uid)
+            if folder_uid not in folder_by_uid:
+                raise ValueError(f"dashboard {uid}: no declared folder for it (dashboards.FOLDERS)")
+            boards[uid] = oss.Dashboard(
+                f"{self._prefix}-dashboard-{uid}",
+                config_json=text,
+                folder=folder_by_uid[folder_uid].uid,
+                overwrite=True,
+                opts=self._child(*datasources.values()),
+            )
+        return boards
+
+    def _contact_points(
+        self, spec: PlatformSpec, args: GrafanaContentArgs
+    ) -> list[alerting.ContactPoint]:
+        secrets: dict[str, pulumi.Output[str]] = {
+            key: pulumi.Output.secret(value) for key, value in args.secrets.items()
+        }
+        alertmanager_url = args.endpoints[C.ALERTMANAGER].url()
+        return [
+            alerting.ContactPoint(
+                f"{self._prefix}-contact-point-{receiver.name}",
+                name=receiver.name,
+                **contact_point_integrations(receiver, secrets, alertmanager_url),
+                opts=self._child(),
+            )
+            for receiver in spec.alertmanager.receivers
+        ]
+
+    def _notification_policy(
+        self, spec: PlatformSpec, args: GrafanaContentArgs
+    ) -> alerting.NotificationPolicy:
+        """The receivers' route tree, after its contact points and the discard mute timing."""
+        tree = notification_policy_tree(spec)
+        policy_needs: list[pulumi.Resource] = list(self._contact_points(spec, args))
+        if any("mute_timings" in p for p in walk_policies(tree)):
+            policy_needs.append(
+                alerting.MuteTiming(
+                    f"{self._prefix}-mute-timing-discard",
+                    name=discard_mute_timing(spec),
+                    intervals=[{}],  # an empty interval is always active
+                    opts=self._child(),
+                )
+            )
+        return alerting.NotificationPolicy(
+            f"{self._prefix}-notification-policy",
+            contact_point=tree["contact_point"],
+            group_bies=tree["group_bies"],
+            group_wait=tree.get("group_wait"),
+            group_interval=tree.get("group_interval"),
+            repeat_interval=tree.get("repeat_interval"),
+            policies=tree.get("policies"),
+            opts=self._child(*policy_needs),
+        )
+
+    def _log_rules(
+        self,
+        spec: PlatformSpec,
+        folder: oss.Folder,
+        loki: oss.DataSource,
+        policy: alerting.NotificationPolicy,
+    ) -> None:
+        rules: list[Any] = log_alert_rules(spec)
+        if rules:
+            alerting.RuleGroup(
+                f"{self._prefix}-rule-group-{LOG_RULE_GROUP}",
+                name=LOG_RULE_GROUP,
+                folder_uid=folder.uid,
+                interval_seconds=LOG_RULE_INTERVAL_SECONDS,
+                rules=rules,
+                opts=self._child(loki, policy),
+            )
+
+    def _slos(
+        self, spec: PlatformSpec, folder: oss.Folder, policy: alerting.NotificationPolicy
+    ) -> None:
+        for slo in spec.slos:
+            grafana_slo.SLO(
+                f"{self._prefix}-slo-{slo.name}",
+                folder_uid=folder.uid,
+                **slo_resource_args(spec, slo),
+                opts=self._child(policy),
+            )

@@ -1,8 +1,9 @@
 """The kubernetes target: a `Workload` as manifests, then as Pulumi resources.
 
 `manifests` is a pure function from a workload to Kubernetes objects (plain
-dicts in API shape), so the tests can validate them with kubernetes-validate
-and the policy pack can judge the same shapes. Every pod runs under the
+dicts in API shape), one small function per object (configmap, service,
+statefulset, pod_disruption_budget, ...), so the tests can validate them with
+kubernetes-validate and the policy pack can judge the same shapes. Every pod runs under the
 restricted Pod Security profile: non-root, read-only root filesystem, no
 privilege escalation, all capabilities dropped, seccomp RuntimeDefault.
 Stateful services are StatefulSets with a PVC each; rendered files come from

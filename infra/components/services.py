@@ -3,8 +3,10 @@
 One function per service, each returning the `Workload` both targets run:
 the flags that make the rendered files effective (retention, persistence,
 remote-write receiver, HA peers), where each file is mounted, which secret
-goes to which file, and the probes. No Pulumi resources are created here;
-secret values are passed through as Outputs and never read.
+goes to which file, and the probes. Each starts from `_base`, the workload its
+component's layout (`infra.layout`) and checks make, and changes only what
+differs. No Pulumi resources are created here; secret values are passed
+through as Outputs and never read.
 """
 
 from __future__ import annotations
