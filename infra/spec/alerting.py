@@ -6,16 +6,24 @@ a receiver name fails the config instead of silencing an alert at runtime.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
 from infra import conventions as cv
-from infra.spec.base import Duration, LabelName, Matcher, Name, Quantity, Spec
+from infra.spec.base import (
+    Duration,
+    LabelName,
+    Matcher,
+    Name,
+    Quantity,
+    Spec,
+    refuse_half_pair,
+    refuse_repeats,
+)
 from infra.spec.components import Resources
-from infra.spec.secret_refs import SecretRef, _refuse_plaintext_secrets
+from infra.spec.secret_refs import SecretRef
 from infra.units import duration_seconds
 
 
@@ -31,30 +39,26 @@ class DiscardReceiver(_Receiver):
 
 
 class WebhookReceiver(_Receiver):
+    plaintext_secrets = ("url", "token", "bearerToken")
+
     kind: Literal["webhook"] = Field(description="Generic webhook (JSON POST).")
     url_secret: SecretRef = Field(description="Secret config key holding the webhook URL.")
     max_alerts: int = Field(default=0, ge=0, description="Most alerts per message; 0 sends all.")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_plaintext(cls, data: Any) -> Any:
-        return _refuse_plaintext_secrets(data, ("url", "token", "bearerToken"))
-
 
 class SlackReceiver(_Receiver):
+    plaintext_secrets = ("url", "apiUrl")
+
     kind: Literal["slack"] = Field(description="Slack incoming webhook.")
     url_secret: SecretRef = Field(description="Secret config key holding the Slack webhook URL.")
     channel: str = Field(
         description="Channel to post in, e.g. #ml-alerts.", pattern=r"^[#@][\w.-]+$"
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_plaintext(cls, data: Any) -> Any:
-        return _refuse_plaintext_secrets(data, ("url", "apiUrl"))
-
 
 class EmailReceiver(_Receiver):
+    plaintext_secrets = ("password", "authPassword")
+
     kind: Literal["email"] = Field(description="E-mail through an SMTP relay.")
     to: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = Field(
         min_length=1, description="Recipient addresses."
@@ -69,28 +73,22 @@ class EmailReceiver(_Receiver):
     )
     require_tls: bool = Field(default=True, description="Refuse to send without STARTTLS.")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_plaintext(cls, data: Any) -> Any:
-        return _refuse_plaintext_secrets(data, ("password", "authPassword"))
-
     @model_validator(mode="after")
     def _auth_pairs(self) -> Self:
-        if (self.auth_username is None) != (self.auth_password_secret is None):
-            raise ValueError("authUsername and authPasswordSecret go together")
+        refuse_half_pair(
+            ("authUsername", self.auth_username),
+            ("authPasswordSecret", self.auth_password_secret),
+        )
         return self
 
 
 class PagerDutyReceiver(_Receiver):
+    plaintext_secrets = ("routingKey", "serviceKey")
+
     kind: Literal["pagerduty"] = Field(description="PagerDuty Events API v2.")
     routing_key_secret: SecretRef = Field(
         description="Secret config key holding the PagerDuty integration (routing) key."
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_plaintext(cls, data: Any) -> Any:
-        return _refuse_plaintext_secrets(data, ("routingKey", "serviceKey"))
 
 
 RECEIVER_KINDS: dict[str, type[_Receiver]] = {
@@ -195,9 +193,7 @@ class Alertmanager(Spec):
     @model_validator(mode="after")
     def _routing_is_consistent(self) -> Self:
         names = [r.name for r in self.receivers]
-        dupes = sorted(n for n, c in Counter(names).items() if c > 1)
-        if dupes:
-            raise ValueError(f"receiver names must be unique; repeated: {', '.join(dupes)}")
+        refuse_repeats("receiver", names)
         if cv.WATCHDOG_DISCARD_RECEIVER in names:
             raise ValueError(
                 f"receivers: {cv.WATCHDOG_DISCARD_RECEIVER!r} is reserved for the Watchdog; "

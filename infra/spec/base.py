@@ -7,11 +7,14 @@ meets a duration it cannot parse or a name Kubernetes would refuse.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections import Counter
+from collections.abc import Iterable
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
+from infra.spec.secret_refs import refuse_plaintext_secrets
 from infra.units import duration_seconds, quantity
 
 
@@ -27,46 +30,63 @@ def _check_quantity(value: str) -> str:
 
 Duration = Annotated[str, AfterValidator(_check_duration)]
 Quantity = Annotated[str, AfterValidator(_check_quantity)]
-_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
-_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
-def _check_name(value: str) -> str:
-    if not _NAME_RE.match(value):
-        raise ValueError(
-            "must be 2 to 40 lowercase letters, digits or -, starting with a letter "
-            "and not ending with - (it becomes part of resource names)"
-        )
-    return value
+def _matching(pattern: str, problem: str) -> AfterValidator:
+    """A check that the whole value matches `pattern`, refused with `problem` otherwise."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
 
 
-def _check_label(value: str) -> str:
-    if not _LABEL_RE.match(value):
-        raise ValueError(
-            "must be a Prometheus label name: letters, digits and _, not starting with a digit"
-        )
-    return value
+Name = Annotated[
+    str,
+    _matching(
+        r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$",
+        "must be 2 to 40 lowercase letters, digits or -, starting with a letter "
+        "and not ending with - (it becomes part of resource names)",
+    ),
+]
+LabelName = Annotated[
+    str,
+    _matching(
+        r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+        "must be a Prometheus label name: letters, digits and _, not starting with a digit",
+    ),
+]
+Matcher = Annotated[
+    str,
+    _matching(
+        r'^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*$',
+        'must be an Alertmanager matcher such as severity="critical" or '
+        'severity=~"critical|page" (label, operator = != =~ !~, quoted value)',
+    ),
+]
 
 
-Name = Annotated[str, AfterValidator(_check_name)]
-LabelName = Annotated[str, AfterValidator(_check_label)]
-_MATCHER_RE = re.compile(r'^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*$')
+def refuse_repeats(what: str, names: Iterable[str]) -> None:
+    """Names that must be unique in their list, such as models, receivers and SLOs."""
+    dupes = sorted(n for n, c in Counter(names).items() if c > 1)
+    if dupes:
+        raise ValueError(f"{what} names must be unique; repeated: {', '.join(dupes)}")
 
 
-def _check_matcher(value: str) -> str:
-    if not _MATCHER_RE.match(value):
-        raise ValueError(
-            'must be an Alertmanager matcher such as severity="critical" or '
-            'severity=~"critical|page" (label, operator = != =~ !~, quoted value)'
-        )
-    return value
-
-
-Matcher = Annotated[str, AfterValidator(_check_matcher)]
+def refuse_half_pair(first: tuple[str, object], second: tuple[str, object]) -> None:
+    """Two settings that make sense only together: both set, or neither."""
+    if (first[1] is None) != (second[1] is None):
+        raise ValueError(f"{first[0]} and {second[0]} go together")
 
 
 class Spec(BaseModel):
-    """Base of every spec model: frozen, strict about unknown keys, camelCase in config."""
+    """Base of every spec model: frozen, strict about unknown keys, camelCase in config, and
+    refusing the keys in `plaintext_secrets`, which would hold a secret in plain text."""
+
+    plaintext_secrets: ClassVar[tuple[str, ...]] = ()
 
     model_config = ConfigDict(
         frozen=True,
@@ -75,3 +95,8 @@ class Spec(BaseModel):
         populate_by_name=True,
         validate_default=True,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_plaintext(cls, data: Any) -> Any:
+        return refuse_plaintext_secrets(data, cls.plaintext_secrets)

@@ -8,14 +8,21 @@ the settings as they are.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from decimal import Decimal
-from typing import Any, Literal, Self
+from typing import Literal, Self
 
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
-from infra.spec.base import Duration, LabelName, Name, Quantity, Spec
-from infra.spec.secret_refs import SecretRef, _refuse_plaintext_secrets
+from infra.spec.base import (
+    Duration,
+    LabelName,
+    Name,
+    Quantity,
+    Spec,
+    refuse_half_pair,
+    refuse_repeats,
+)
+from infra.spec.secret_refs import SecretRef
 from infra.units import duration_seconds, quantity
 
 
@@ -133,13 +140,13 @@ class Serving(Spec):
     @field_validator("models")
     @classmethod
     def _unique_models(cls, models: tuple[ServedModel, ...]) -> tuple[ServedModel, ...]:
-        dupes = sorted(n for n, c in Counter(m.name for m in models).items() if c > 1)
-        if dupes:
-            raise ValueError(f"model names must be unique; repeated: {', '.join(dupes)}")
+        refuse_repeats("model", (m.name for m in models))
         return models
 
 
 class BackendStore(Spec):
+    plaintext_secrets = ("password",)
+
     kind: Literal["sqlite", "postgresql"] = Field(
         description="sqlite (one replica, on a volume) or postgresql."
     )
@@ -150,11 +157,6 @@ class BackendStore(Spec):
     password_secret: SecretRef | None = Field(
         default=None, description="Secret config key holding the PostgreSQL password."
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_plaintext(cls, data: Any) -> Any:
-        return _refuse_plaintext_secrets(data, ("password",))
 
     @model_validator(mode="after")
     def _postgres_needs_connection(self) -> Self:
@@ -176,6 +178,7 @@ class BackendStore(Spec):
 class S3Credentials(Spec):
     """S3 keys, by reference to secret config keys; unset means ambient credentials (IAM roles)."""
 
+    plaintext_secrets = ("secretAccessKey",)
     access_key_id_secret: SecretRef | None = Field(
         default=None, description="Secret config key holding the S3 access key id."
     )
@@ -183,15 +186,12 @@ class S3Credentials(Spec):
         default=None, description="Secret config key holding the S3 secret access key."
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_plaintext(cls, data: Any) -> Any:
-        return _refuse_plaintext_secrets(data, ("secretAccessKey",))
-
     @model_validator(mode="after")
     def _keys_pair(self) -> Self:
-        if (self.access_key_id_secret is None) != (self.secret_access_key_secret is None):
-            raise ValueError("accessKeyIdSecret and secretAccessKeySecret go together")
+        refuse_half_pair(
+            ("accessKeyIdSecret", self.access_key_id_secret),
+            ("secretAccessKeySecret", self.secret_access_key_secret),
+        )
         return self
 
 
@@ -237,6 +237,8 @@ class MLflow(Spec):
 
 
 class RemoteWrite(Spec):
+    plaintext_secrets = ("password", "bearerToken", "token")
+
     name: Name = Field(description="Name of this remote-write destination.")
     url: AnyHttpUrl = Field(description="Remote-write endpoint (no credentials in the URL).")
     basic_auth_username: str | None = Field(default=None, description="Basic-auth user name.")
@@ -247,19 +249,16 @@ class RemoteWrite(Spec):
         default=None, description="Secret config key holding a bearer token."
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_plaintext(cls, data: Any) -> Any:
-        return _refuse_plaintext_secrets(data, ("password", "bearerToken", "token"))
-
     @model_validator(mode="after")
     def _auth_is_consistent(self) -> Self:
         if self.url.username or self.url.password:
             raise ValueError(
                 "url must not carry credentials; use basicAuthUsername and passwordSecret"
             )
-        if (self.basic_auth_username is None) != (self.password_secret is None):
-            raise ValueError("basicAuthUsername and passwordSecret go together")
+        refuse_half_pair(
+            ("basicAuthUsername", self.basic_auth_username),
+            ("passwordSecret", self.password_secret),
+        )
         if self.password_secret and self.bearer_token_secret:
             raise ValueError("use either basic auth or a bearer token, not both")
         return self
@@ -374,6 +373,8 @@ class Tempo(Spec):
 
 
 class Grafana(Spec):
+    plaintext_secrets = ("adminPassword", "password", "authToken", "token")
+
     url: AnyHttpUrl = Field(description="URL of Grafana as users and the provider reach it.")
     cloud: bool = Field(
         default=False, description="Grafana Cloud: nothing is deployed; SLOs use the Cloud SLO app."
@@ -402,11 +403,6 @@ class Grafana(Spec):
             " yet) or when another stack owns the content and reads this one's outputs."
         ),
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_plaintext(cls, data: Any) -> Any:
-        return _refuse_plaintext_secrets(data, ("adminPassword", "password", "authToken", "token"))
 
     @model_validator(mode="after")
     def _cloud_needs_token(self) -> Self:

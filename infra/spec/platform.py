@@ -8,7 +8,6 @@ scrapes, targets that can run what the settings ask for.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from pathlib import PurePosixPath
 from typing import Literal, Self
 
@@ -16,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from infra import conventions as cv
 from infra.spec.alerting import Alertmanager, AlertOverride, AlertThresholds
-from infra.spec.base import Name, Spec
+from infra.spec.base import Name, Spec, refuse_repeats
 from infra.spec.components import (
     Grafana,
     Images,
@@ -117,9 +116,7 @@ class PlatformSpec(Spec):
     @field_validator("slos")
     @classmethod
     def _unique_slos(cls, slos: tuple[SLO, ...]) -> tuple[SLO, ...]:
-        dupes = sorted(n for n, c in Counter(s.name for s in slos).items() if c > 1)
-        if dupes:
-            raise ValueError(f"SLO names must be unique; repeated: {', '.join(dupes)}")
+        refuse_repeats("SLO", (s.name for s in slos))
         return slos
 
     @model_validator(mode="after")

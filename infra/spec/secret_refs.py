@@ -61,7 +61,8 @@ _PLAINTEXT_SECRET_FIELDS = {
 }
 
 
-def _refuse_plaintext_secrets(data: Any, fields: tuple[str, ...]) -> Any:
+def refuse_plaintext_secrets(data: Any, fields: tuple[str, ...]) -> Any:
+    """The raw config of a model, refused if it sets one of `fields`."""
     if isinstance(data, dict):
         for name in fields:
             if name in data:
