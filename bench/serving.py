@@ -159,14 +159,18 @@ def variants(mlflow_url: str, sink_url: str, args: argparse.Namespace) -> dict[s
     return chosen
 
 
-def start_sink(stack: ExitStack, work: Path) -> str:
-    """Starts the trace receiver; returns the URL spans are sent to."""
+def start_sink(stack: ExitStack, work: Path, protocol: str) -> str:
+    """Starts the trace receiver of `protocol`; returns the endpoint spans are sent to."""
+    grpc = protocol == "grpc"
     sink_port = servers.free_port()
     sink = servers.start(
-        "otlp-sink", [sys.executable, "-c", SINK, str(sink_port)], "", work / "sink.log"
+        "otlp-sink",
+        [sys.executable, "-c", GRPC_SINK if grpc else SINK, str(sink_port)],
+        "",
+        work / "sink.log",
     )
     stack.enter_context(servers.running(sink, None))
-    return f"http://127.0.0.1:{sink_port}/v1/traces"
+    return f"127.0.0.1:{sink_port}" if grpc else f"http://127.0.0.1:{sink_port}/v1/traces"
 
 
 def start_servers(
@@ -228,7 +232,7 @@ def main() -> int:
         os.sched_setaffinity(0, {0})
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
-        sink_url = start_sink(stack, work)
+        sink_url = start_sink(stack, work, args.protocol)
         mlflow = servers.mlflow_server(work / "mlflow")
         stack.enter_context(servers.running(mlflow, servers.http_ok(f"{mlflow.url}/health")))
         train(mlflow.url, MODEL, "champion", c=1.0, seed=0)
