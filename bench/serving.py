@@ -105,7 +105,7 @@ def pin(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(int(thread.name), cpus)
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="requests per variant per round")
     parser.add_argument(
@@ -133,78 +133,81 @@ def main() -> int:
     parser.add_argument(
         "--pin", action="store_true", help="client on CPU 0, servers on CPU 1 (Linux, 2+ cores)"
     )
-    args = parser.parse_args()
-    if args.pin:
-        os.sched_setaffinity(0, {0})
-    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        work = Path(tmp)
-        sink_port = servers.free_port()
-        sink = servers.start(
-            "otlp-sink", [sys.executable, "-c", SINK, str(sink_port)], "", work / "sink.log"
-        )
-        stack.enter_context(servers.running(sink, None))
-        sink_url = f"http://127.0.0.1:{sink_port}/v1/traces"
-        mlflow = servers.mlflow_server(work / "mlflow")
-        stack.enter_context(servers.running(mlflow, servers.http_ok(f"{mlflow.url}/health")))
-        train(mlflow.url, MODEL, "champion", c=1.0, seed=0)
-        # No alias polling during the run: its registry calls would land in one variant's block.
-        common = {
-            "mlflow_tracking_uri": mlflow.url,
-            "model_name": MODEL,
-            "log_level": "WARNING",
-            "alias_poll_seconds": "3600",
-        }
-        variants = {
-            "on": {
-                **common,
-                "ml_metrics": "true",
-                "tracing": "true",
-                "otlp_endpoint": sink_url,
-                "otlp_protocol": args.protocol,
-                "trace_sample_ratio": str(args.sample_ratio),
-            },
-            "off": {**common, "ml_metrics": "false", "tracing": "false", "log_export": "false"},
-            "off-b": {**common, "ml_metrics": "false", "tracing": "false", "log_export": "false"},
-        }
-        if args.breakdown:
-            variants["metrics"] = {
-                **common,
-                "ml_metrics": "true",
-                "tracing": "false",
-                "log_export": "false",
-            }
-            variants["tracing"] = {
-                **common,
-                "ml_metrics": "false",
-                "tracing": "true",
-                "otlp_endpoint": sink_url,
-                "otlp_protocol": args.protocol,
-                "trace_sample_ratio": str(args.sample_ratio),
-            }
-        urls: dict[str, list[str]] = {}
-        for name, settings in variants.items():
-            for replica in range(args.replicas):
-                server = servers.serving(work / f"{name}-{replica}", settings)
-                stack.enter_context(
-                    servers.running(server, servers.http_ok(f"{server.url}/readyz"))
-                )
-                if args.pin:
-                    pin(server.process.pid, {1})
-                urls.setdefault(name, []).append(f"{server.url}/predict")
-        client = stack.enter_context(httpx.Client(timeout=10))
-        for replicas in urls.values():
-            for url in replicas:
-                measure(client, url, args.warmup)
-        results: dict[str, list[float]] = {name: [] for name in urls}
-        elapsed = dict.fromkeys(urls, 0.0)
-        for round_ in range(args.rounds):
-            order = list(urls.items())
-            for name, replicas in order if round_ % 2 == 0 else reversed(order):
-                url = replicas[round_ // 2 % len(replicas)]
-                start = time.perf_counter()
-                results[name] += measure(client, url, args.requests)
-                elapsed[name] += time.perf_counter() - start
+    return parser.parse_args()
 
+
+def variants(mlflow_url: str, sink_url: str, args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    """The service settings of each variant."""
+    # No alias polling during the run: its registry calls would land in one variant's block.
+    common = {
+        "mlflow_tracking_uri": mlflow_url,
+        "model_name": MODEL,
+        "log_level": "WARNING",
+        "alias_poll_seconds": "3600",
+    }
+    tracing = {
+        "tracing": "true",
+        "otlp_endpoint": sink_url,
+        "otlp_protocol": args.protocol,
+        "trace_sample_ratio": str(args.sample_ratio),
+    }
+    off = {**common, "ml_metrics": "false", "tracing": "false", "log_export": "false"}
+    chosen = {"on": {**common, "ml_metrics": "true", **tracing}, "off": off, "off-b": dict(off)}
+    if args.breakdown:
+        chosen["metrics"] = {**off, "ml_metrics": "true"}
+        chosen["tracing"] = {**common, "ml_metrics": "false", **tracing}
+    return chosen
+
+
+def start_sink(stack: ExitStack, work: Path, protocol: str) -> str:
+    """Starts the trace receiver of `protocol`; returns the endpoint spans are sent to."""
+    grpc = protocol == "grpc"
+    sink_port = servers.free_port()
+    sink = servers.start(
+        "otlp-sink",
+        [sys.executable, "-c", GRPC_SINK if grpc else SINK, str(sink_port)],
+        "",
+        work / "sink.log",
+    )
+    stack.enter_context(servers.running(sink, None))
+    return f"127.0.0.1:{sink_port}" if grpc else f"http://127.0.0.1:{sink_port}/v1/traces"
+
+
+def start_servers(
+    stack: ExitStack, work: Path, settings: dict[str, dict[str, str]], args: argparse.Namespace
+) -> dict[str, list[str]]:
+    """Starts `--replicas` serving processes a variant; returns their prediction URLs."""
+    urls: dict[str, list[str]] = {}
+    for name, variant in settings.items():
+        for replica in range(args.replicas):
+            server = servers.serving(work / f"{name}-{replica}", variant)
+            stack.enter_context(servers.running(server, servers.http_ok(f"{server.url}/readyz")))
+            if args.pin:
+                pin(server.process.pid, {1})
+            urls.setdefault(name, []).append(f"{server.url}/predict")
+    return urls
+
+
+def run(
+    client: httpx.Client, urls: dict[str, list[str]], args: argparse.Namespace
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Latencies and elapsed seconds of each variant, which alternate in blocks each round."""
+    for replicas in urls.values():
+        for url in replicas:
+            measure(client, url, args.warmup)
+    results: dict[str, list[float]] = {name: [] for name in urls}
+    elapsed = dict.fromkeys(urls, 0.0)
+    for round_ in range(args.rounds):
+        order = list(urls.items())
+        for name, replicas in order if round_ % 2 == 0 else reversed(order):
+            url = replicas[round_ // 2 % len(replicas)]
+            start = time.perf_counter()
+            results[name] += measure(client, url, args.requests)
+            elapsed[name] += time.perf_counter() - start
+    return results, elapsed
+
+
+def report(results: dict[str, list[float]], elapsed: dict[str, float]) -> None:
     print(f"{'variant':<8}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
     summary = {}
     for name, latencies in results.items():
@@ -221,6 +224,22 @@ def main() -> int:
     print(
         f"mean latency on/off: {statistics.fmean(results['on']) / statistics.fmean(results['off']):.3f}"
     )
+
+
+def main() -> int:
+    args = arguments()
+    if args.pin:
+        os.sched_setaffinity(0, {0})
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        sink_url = start_sink(stack, work, args.protocol)
+        mlflow = servers.mlflow_server(work / "mlflow")
+        stack.enter_context(servers.running(mlflow, servers.http_ok(f"{mlflow.url}/health")))
+        train(mlflow.url, MODEL, "champion", c=1.0, seed=0)
+        urls = start_servers(stack, work, variants(mlflow.url, sink_url, args), args)
+        client = stack.enter_context(httpx.Client(timeout=10))
+        results, elapsed = run(client, urls, args)
+    report(results, elapsed)
     return 0
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NotRequired, TypedDict, Unpack
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -139,38 +139,50 @@ class Finding:
 StackCheck = Callable[[Sequence[StackResource], Settings], list[Finding]]
 
 
-class ResourcePolicy(ResourceValidationPolicy):
-    """A CrossGuard resource policy around a pure check of some resource types."""
+class About(TypedDict):
+    """What a policy says about itself, the same for both kinds."""
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        description: str,
-        resource_types: frozenset[str],
-        check: ResourceCheck,
-        enforcement_level: EnforcementLevel,
-        severity: Severity,
-        remediation: str,
-        config: Mapping[str, dict[str, Any]] | None = None,
-        tags: Sequence[str] = (),
-    ) -> None:
-        self.resource_types = resource_types
-        self.check = check
-        self.schema: dict[str, dict[str, Any]] = {"exemptions": EXEMPTIONS, **(config or {})}
-        super().__init__(
-            name=name,
-            description=description,
-            validate=self._validate,
-            enforcement_level=enforcement_level,
-            config_schema=PolicyConfigSchema(properties=self.schema),
-            severity=severity,
-            remediation_steps=remediation,
-            tags=list(tags),
-        )
+    name: str
+    description: str
+    enforcement_level: EnforcementLevel
+    severity: Severity
+    remediation: str
+    config: NotRequired[Mapping[str, dict[str, Any]] | None]
+    tags: NotRequired[Sequence[str]]
+
+
+class _Configured:
+    """What both kinds of policy share: a config schema with `exemptions`, and its settings."""
+
+    schema: dict[str, dict[str, Any]]
+
+    def _crossguard(self, validate: Callable[..., None], about: About) -> dict[str, Any]:
+        """The CrossGuard constructor's arguments; keeps the schema the settings come from."""
+        self.schema = {"exemptions": EXEMPTIONS, **(about.get("config") or {})}
+        return {
+            "name": about["name"],
+            "description": about["description"],
+            "validate": validate,
+            "enforcement_level": about["enforcement_level"],
+            "config_schema": PolicyConfigSchema(properties=self.schema),
+            "severity": about["severity"],
+            "remediation_steps": about["remediation"],
+            "tags": list(about.get("tags", ())),
+        }
 
     def settings(self, given: Mapping[str, Any] | None = None) -> Settings:
         return settings_from(self.schema, given or {})
+
+
+class ResourcePolicy(_Configured, ResourceValidationPolicy):
+    """A CrossGuard resource policy around a pure check of some resource types."""
+
+    def __init__(
+        self, *, resource_types: frozenset[str], check: ResourceCheck, **about: Unpack[About]
+    ) -> None:
+        self.resource_types = resource_types
+        self.check = check
+        super().__init__(**self._crossguard(self._validate, about))
 
     def _validate(self, args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type not in self.resource_types:
@@ -182,36 +194,12 @@ class ResourcePolicy(ResourceValidationPolicy):
             report_violation(message, None)
 
 
-class StackPolicy(StackValidationPolicy):
+class StackPolicy(_Configured, StackValidationPolicy):
     """A CrossGuard stack policy around a pure check of all the stack's resources."""
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        description: str,
-        check: StackCheck,
-        enforcement_level: EnforcementLevel,
-        severity: Severity,
-        remediation: str,
-        config: Mapping[str, dict[str, Any]] | None = None,
-        tags: Sequence[str] = (),
-    ) -> None:
+    def __init__(self, *, check: StackCheck, **about: Unpack[About]) -> None:
         self.check = check
-        self.schema: dict[str, dict[str, Any]] = {"exemptions": EXEMPTIONS, **(config or {})}
-        super().__init__(
-            name=name,
-            description=description,
-            validate=self._validate,
-            enforcement_level=enforcement_level,
-            config_schema=PolicyConfigSchema(properties=self.schema),
-            severity=severity,
-            remediation_steps=remediation,
-            tags=list(tags),
-        )
-
-    def settings(self, given: Mapping[str, Any] | None = None) -> Settings:
-        return settings_from(self.schema, given or {})
+        super().__init__(**self._crossguard(self._validate, about))
 
     def _validate(self, args: StackValidationArgs, report_violation: ReportViolation) -> None:
         settings = self.settings(args.get_config())

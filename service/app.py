@@ -273,62 +273,89 @@ class Serving:
                 with self._child("validate", span):
                     x = parse_instances(instances, loaded, SETTINGS.max_batch_size)
             except Rejected as rejected:
-                self.metrics.rejected_request(model, rejected.reason)
-                span.set_attribute("mlops.outcome", rejected.reason)
-                ctx.response.status_code = rejected.status
-                if rejected.status == 503:
-                    ctx.response.headers["Retry-After"] = "5"
-                log.info(
-                    "rejected",
-                    extra={"model": model, "outcome": rejected.reason, "status": rejected.status,
-                           "model_version": loaded.version if loaded else None},
-                )  # fmt: skip
-                return rejected.body()
+                return self._rejected(ctx, span, rejected, loaded)
             try:
                 with self._child("inference", span) as inference:
                     index, confidence = loaded.predict(x)
                     inference.set_attribute("mlops.rows", len(x))
             except Exception as err:  # the model failed: a server error, answered in our format
-                span.record_exception(err)
-                span.set_attribute("mlops.outcome", "model_error")
-                log.exception(
-                    "model failed",
-                    extra={"model": model, "outcome": "model_error", "status": 500,
-                           "model_version": loaded.version},
-                )  # fmt: skip
-                ctx.response.status_code = 500
-                return {
-                    "error": {
-                        "reason": "model_error",
-                        "message": f"{model} version {loaded.version} failed on this request; "
-                        "the failure is logged with this request's trace id",
-                    }
-                }
-            classes = [loaded.classes[i] for i in index]
-            self.metrics.predictions(model, loaded.version, classes, confidence)
-            if self.watch_inputs:
-                self.drift.record(loaded.version, x)
-            ids = [uuid.uuid4().hex for _ in classes]
-            kept = self.feedback_store.record(loaded.version, ids, classes, loaded.classes)
-            self.metrics.pending_labels(model, kept)
-            span.set_attribute("mlops.model_version", loaded.version)
-            span.set_attribute("mlops.outcome", "ok")
-            log.info(
-                "predicted",
-                extra={
-                    "model": model,
-                    "model_version": loaded.version,
-                    "outcome": "ok",
-                    "rows": len(x),
-                },
-            )
-            return {
-                "predictions": [
-                    {"prediction_id": i, "class": label, "confidence": float(p)}
-                    for i, label, p in zip(ids, classes, confidence, strict=True)
-                ],
-                "model": {"name": model, "version": loaded.version, "alias": SETTINGS.model_alias},
+                return self._model_failed(ctx, span, err, loaded)
+            return self._predicted(span, loaded, x, [loaded.classes[i] for i in index], confidence)
+
+    def _rejected(
+        self,
+        ctx: bentoml.Context,
+        span: trace.Span,
+        rejected: Rejected,
+        loaded: Loaded | None,
+    ) -> dict[str, Any]:
+        model = SETTINGS.model_name
+        self.metrics.rejected_request(model, rejected.reason)
+        span.set_attribute("mlops.outcome", rejected.reason)
+        ctx.response.status_code = rejected.status
+        if rejected.status == 503:
+            ctx.response.headers["Retry-After"] = "5"
+        log.info(
+            "rejected",
+            extra={"model": model, "outcome": rejected.reason, "status": rejected.status,
+                   "model_version": loaded.version if loaded else None},
+        )  # fmt: skip
+        return rejected.body()
+
+    def _model_failed(
+        self, ctx: bentoml.Context, span: trace.Span, err: Exception, loaded: Loaded
+    ) -> dict[str, Any]:
+        model = SETTINGS.model_name
+        span.record_exception(err)
+        span.set_attribute("mlops.outcome", "model_error")
+        log.exception(
+            "model failed",
+            extra={"model": model, "outcome": "model_error", "status": 500,
+                   "model_version": loaded.version},
+        )  # fmt: skip
+        ctx.response.status_code = 500
+        return {
+            "error": {
+                "reason": "model_error",
+                "message": f"{model} version {loaded.version} failed on this request; "
+                "the failure is logged with this request's trace id",
             }
+        }
+
+    def _predicted(
+        self,
+        span: trace.Span,
+        loaded: Loaded,
+        x: np.ndarray[Any, Any],
+        classes: list[str],
+        confidence: np.ndarray[Any, Any],
+    ) -> dict[str, Any]:
+        """Records a served prediction (metrics, drift window, feedback ids) and answers it."""
+        model = SETTINGS.model_name
+        self.metrics.predictions(model, loaded.version, classes, confidence)
+        if self.watch_inputs:
+            self.drift.record(loaded.version, x)
+        ids = [uuid.uuid4().hex for _ in classes]
+        kept = self.feedback_store.record(loaded.version, ids, classes, loaded.classes)
+        self.metrics.pending_labels(model, kept)
+        span.set_attribute("mlops.model_version", loaded.version)
+        span.set_attribute("mlops.outcome", "ok")
+        log.info(
+            "predicted",
+            extra={
+                "model": model,
+                "model_version": loaded.version,
+                "outcome": "ok",
+                "rows": len(x),
+            },
+        )
+        return {
+            "predictions": [
+                {"prediction_id": i, "class": label, "confidence": float(p)}
+                for i, label, p in zip(ids, classes, confidence, strict=True)
+            ],
+            "model": {"name": model, "version": loaded.version, "alias": SETTINGS.model_alias},
+        }
 
     @bentoml.api(route="/feedback")
     def feedback(self, ctx: bentoml.Context, feedback: Any = None) -> dict[str, Any]:

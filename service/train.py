@@ -18,7 +18,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,9 @@ from service import catalog
 from service.promote import PREVIOUS_TAG
 from service.pushing import push
 from service.reference import ARTIFACT, Reference, feature_slug
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 log = logging.getLogger("service.train")
 HOLDOUT_SEED = 42  # fixed, so every run and the champion are scored on the same rows
@@ -76,22 +79,30 @@ def _scores(model: Any, data: Dataset) -> tuple[float, float]:
     )
 
 
-def train(tracking_uri: str, model_name: str, alias: str, c: float, seed: int) -> Outcome:
-    import mlflow  # noqa: PLC0415 - heavy; keeps `--help` and argument errors fast
-    from mlflow import MlflowClient  # noqa: PLC0415
-    from mlflow.exceptions import MlflowException  # noqa: PLC0415
-    from mlflow.models import infer_signature  # noqa: PLC0415
+@dataclass(frozen=True)
+class Trained:
+    version: str
+    accuracy: float
+    f1_macro: float
+    run_id: str
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(model_name)
-    client = MlflowClient(tracking_uri)
-    data = dataset()
-    model = Pipeline(
+
+def _pipeline(c: float, seed: int) -> Pipeline:
+    return Pipeline(
         [
             ("scale", StandardScaler()),
             ("classify", LogisticRegression(C=c, max_iter=2000, random_state=seed)),
         ]
     )
+
+
+def _train_and_register(model_name: str, data: Dataset, c: float, seed: int) -> Trained:
+    """Fits the model in an MLflow run that logs its parameters, scores, drift reference
+    and signature, and registers it as a new version."""
+    import mlflow  # noqa: PLC0415 - heavy; keeps `--help` and argument errors fast
+    from mlflow.models import infer_signature  # noqa: PLC0415
+
+    model = _pipeline(c, seed)
     with mlflow.start_run() as run:
         mlflow.log_params({"C": c, "seed": seed, "model": "StandardScaler+LogisticRegression"})
         model.fit(data.x_train, data.y_train)
@@ -109,24 +120,51 @@ def train(tracking_uri: str, model_name: str, alias: str, c: float, seed: int) -
             input_example=data.x_train.head(2),
             registered_model_name=model_name,
         )
-        version = str(info.registered_model_version)
-    client.set_model_version_tag(model_name, version, REFERENCE_TAG, ARTIFACT)
-    client.set_model_version_tag(model_name, version, "accuracy", f"{accuracy:.6f}")
+    return Trained(str(info.registered_model_version), accuracy, f1, run.info.run_id)
 
-    champion_version: str | None = None
-    champion_accuracy: float | None = None
+
+def _champion(
+    client: MlflowClient, model_name: str, alias: str, data: Dataset
+) -> tuple[str | None, float | None]:
+    """The version the alias names and its accuracy on the held-out rows, where known."""
+    import mlflow  # noqa: PLC0415
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    version: str | None = None
+    accuracy: float | None = None
     try:
         champion = client.get_model_version_by_alias(model_name, alias)
-        champion_version = str(champion.version)
-        champion_model = mlflow.sklearn.load_model(f"models:/{model_name}/{champion_version}")
-        champion_accuracy, _ = _scores(champion_model, data)
+        version = str(champion.version)
+        accuracy, _ = _scores(mlflow.sklearn.load_model(f"models:/{model_name}/{version}"), data)
     except MlflowException:
         pass  # no champion yet: the first good model becomes one
+    return version, accuracy
+
+
+def _promote(
+    client: MlflowClient, model_name: str, alias: str, version: str, previous: str | None
+) -> None:
+    client.set_registered_model_alias(model_name, alias, version)
+    if previous is not None:  # so `python -m service.promote --rollback` can undo it
+        client.set_model_version_tag(model_name, version, PREVIOUS_TAG, previous)
+
+
+def train(tracking_uri: str, model_name: str, alias: str, c: float, seed: int) -> Outcome:
+    import mlflow  # noqa: PLC0415
+    from mlflow import MlflowClient  # noqa: PLC0415
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(model_name)
+    client = MlflowClient(tracking_uri)
+    data = dataset()
+    trained = _train_and_register(model_name, data, c, seed)
+    version, accuracy = trained.version, trained.accuracy
+    client.set_model_version_tag(model_name, version, REFERENCE_TAG, ARTIFACT)
+    client.set_model_version_tag(model_name, version, "accuracy", f"{accuracy:.6f}")
+    champion_version, champion_accuracy = _champion(client, model_name, alias, data)
     promoted = champion_accuracy is None or accuracy >= champion_accuracy
     if promoted:
-        client.set_registered_model_alias(model_name, alias, version)
-        if champion_version is not None:  # so `python -m service.promote --rollback` can undo it
-            client.set_model_version_tag(model_name, version, PREVIOUS_TAG, champion_version)
+        _promote(client, model_name, alias, version, champion_version)
     client.set_model_version_tag(model_name, version, "promoted", str(promoted).lower())
     log.info(
         "trained %s version %s: accuracy %.4f, champion %s at %s -> %s",
@@ -136,9 +174,11 @@ def train(tracking_uri: str, model_name: str, alias: str, c: float, seed: int) -
         champion_version,
         champion_accuracy,
         "promoted" if promoted else "kept the champion",
-        extra={"run_id": run.info.run_id},
+        extra={"run_id": trained.run_id},
     )
-    return Outcome(version, accuracy, f1, champion_version, champion_accuracy, promoted)
+    return Outcome(
+        version, accuracy, trained.f1_macro, champion_version, champion_accuracy, promoted
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

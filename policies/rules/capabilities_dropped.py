@@ -14,6 +14,7 @@ from pulumi_policy import EnforcementLevel, Severity
 
 from policies import shapes
 from policies.framework import Props, ResourcePolicy, Settings, is_unknown
+from policies.rules import per_container
 
 NAME = "capabilities-dropped"
 
@@ -45,26 +46,27 @@ def _judge(
 
 def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
     allowed = {str(c).upper() for c in settings["allowedCapabilities"]}
-    if resource_type == shapes.DOCKER_CONTAINER:
+
+    def judge_docker(subject: str, props: Props) -> list[str]:
         caps = props.get("capabilities")
         return _judge(
-            shapes.describe(resource_type, props),
+            subject,
             shapes.dig(caps, "drops"),
             shapes.dig(caps, "adds"),
             allowed,
             ("capabilities.drops", "capabilities.adds"),
         )
-    return [
-        problem
-        for c in shapes.containers(shapes.pod_spec(resource_type, props))
-        for problem in _judge(
-            shapes.container_label(resource_type, props, c),
-            shapes.dig(c, "securityContext", "capabilities", "drop"),
-            shapes.dig(c, "securityContext", "capabilities", "add"),
+
+    def judge_container(subject: str, container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
+        return _judge(
+            subject,
+            shapes.dig(container, "securityContext", "capabilities", "drop"),
+            shapes.dig(container, "securityContext", "capabilities", "add"),
             allowed,
             ("securityContext.capabilities.drop", "securityContext.capabilities.add"),
         )
-    ]
+
+    return per_container(resource_type, props, judge_docker, judge_container)
 
 
 POLICY = ResourcePolicy(

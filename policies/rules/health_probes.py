@@ -14,6 +14,7 @@ from pulumi_policy import EnforcementLevel, Severity
 
 from policies import shapes
 from policies.framework import Props, ResourcePolicy, Settings, is_unknown
+from policies.rules import per_container
 
 NAME = "health-probes"
 HANDLERS = ("httpGet", "tcpSocket", "grpc", "exec")
@@ -23,28 +24,30 @@ def _has_handler(probe: Any) -> bool:
     return is_unknown(probe) or (isinstance(probe, dict) and any(h in probe for h in HANDLERS))
 
 
+def _docker(subject: str, props: Props) -> list[str]:
+    tests = shapes.dig(props, "healthcheck", "tests")
+    if is_unknown(tests) or (shapes.as_list(tests) and shapes.as_list(tests)[0] != "NONE"):
+        return []
+    return [
+        f"{subject} has no healthcheck, so docker (and "
+        "`pulumi up --wait`) cannot tell a hung process from a healthy one; add a "
+        "healthcheck test (CMD ...) against its health endpoint."
+    ]
+
+
+def _container(subject: str, container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
+    missing = [p for p in ("readinessProbe", "livenessProbe") if not _has_handler(container.get(p))]
+    if not missing:
+        return []
+    return [
+        f"{subject} has no "
+        f"{' or '.join(missing)}; add an httpGet probe on its health endpoint so traffic "
+        "waits until it is ready and a hung process is restarted."
+    ]
+
+
 def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
-    if resource_type == shapes.DOCKER_CONTAINER:
-        tests = shapes.dig(props, "healthcheck", "tests")
-        if is_unknown(tests) or (shapes.as_list(tests) and shapes.as_list(tests)[0] != "NONE"):
-            return []
-        return [
-            f"{shapes.describe(resource_type, props)} has no healthcheck, so docker (and "
-            "`pulumi up --wait`) cannot tell a hung process from a healthy one; add a "
-            "healthcheck test (CMD ...) against its health endpoint."
-        ]
-    problems = []
-    for container in shapes.containers(shapes.pod_spec(resource_type, props), init=False):
-        missing = [
-            p for p in ("readinessProbe", "livenessProbe") if not _has_handler(container.get(p))
-        ]
-        if missing:
-            problems.append(
-                f"{shapes.container_label(resource_type, props, container)} has no "
-                f"{' or '.join(missing)}; add an httpGet probe on its health endpoint so traffic "
-                "waits until it is ready and a hung process is restarted."
-            )
-    return problems
+    return per_container(resource_type, props, _docker, _container, init=False)
 
 
 POLICY = ResourcePolicy(

@@ -7,32 +7,40 @@ container (it defaults to true). Docker: `securityOpts` has
 
 from __future__ import annotations
 
+from typing import Any
+
 from pulumi_policy import EnforcementLevel, Severity
 
 from policies import shapes
 from policies.framework import Props, ResourcePolicy, Settings, is_unknown
+from policies.rules import per_container
 
 NAME = "no-privilege-escalation"
 NO_NEW_PRIVILEGES = {"no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"}
 
 
-def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
-    if resource_type == shapes.DOCKER_CONTAINER:
-        opts = props.get("securityOpts")
-        if is_unknown(opts) or NO_NEW_PRIVILEGES & set(shapes.as_list(opts)):
-            return []
-        return [
-            f"{shapes.describe(resource_type, props)} may gain privileges (setuid binaries); add "
-            "`no-new-privileges:true` to security_opts."
-        ]
+def _docker(subject: str, props: Props) -> list[str]:
+    opts = props.get("securityOpts")
+    if is_unknown(opts) or NO_NEW_PRIVILEGES & set(shapes.as_list(opts)):
+        return []
     return [
-        f"{shapes.container_label(resource_type, props, c)} may escalate privileges "
-        "(allowPrivilegeEscalation defaults to true); set "
-        "securityContext.allowPrivilegeEscalation: false."
-        for c in shapes.containers(shapes.pod_spec(resource_type, props))
-        if shapes.dig(c, "securityContext", "allowPrivilegeEscalation") is not False
-        and not is_unknown(shapes.dig(c, "securityContext", "allowPrivilegeEscalation"))
+        f"{subject} may gain privileges (setuid binaries); add "
+        "`no-new-privileges:true` to security_opts."
     ]
+
+
+def _container(subject: str, container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
+    allowed = shapes.dig(container, "securityContext", "allowPrivilegeEscalation")
+    if allowed is False or is_unknown(allowed):
+        return []
+    return [
+        f"{subject} may escalate privileges (allowPrivilegeEscalation defaults to true); set "
+        "securityContext.allowPrivilegeEscalation: false."
+    ]
+
+
+def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
+    return per_container(resource_type, props, _docker, _container)
 
 
 POLICY = ResourcePolicy(

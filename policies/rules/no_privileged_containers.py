@@ -6,28 +6,37 @@ Kubernetes: `securityContext.privileged` must not be true on any container
 
 from __future__ import annotations
 
+from typing import Any
+
 from pulumi_policy import EnforcementLevel, Severity
 
 from policies import shapes
 from policies.framework import Props, ResourcePolicy, Settings
+from policies.rules import per_container
 
 NAME = "no-privileged-containers"
 
 
-def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
-    if resource_type == shapes.DOCKER_CONTAINER:
-        if props.get("privileged") is True:
-            return [
-                f"{shapes.describe(resource_type, props)} runs privileged (root on the host); "
-                "set privileged=False and grant only the capability it needs, if any."
-            ]
+def _docker(subject: str, props: Props) -> list[str]:
+    if props.get("privileged") is not True:
         return []
     return [
-        f"{shapes.container_label(resource_type, props, c)} runs privileged (root on the node); "
-        "remove securityContext.privileged or set it to false."
-        for c in shapes.containers(shapes.pod_spec(resource_type, props))
-        if shapes.dig(c, "securityContext", "privileged") is True
+        f"{subject} runs privileged (root on the host); "
+        "set privileged=False and grant only the capability it needs, if any."
     ]
+
+
+def _container(subject: str, container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
+    if shapes.dig(container, "securityContext", "privileged") is not True:
+        return []
+    return [
+        f"{subject} runs privileged (root on the node); "
+        "remove securityContext.privileged or set it to false."
+    ]
+
+
+def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
+    return per_container(resource_type, props, _docker, _container)
 
 
 POLICY = ResourcePolicy(

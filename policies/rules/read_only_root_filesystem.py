@@ -6,31 +6,40 @@ Kubernetes: `securityContext.readOnlyRootFilesystem: true` on every container
 
 from __future__ import annotations
 
+from typing import Any
+
 from pulumi_policy import EnforcementLevel, Severity
 
 from policies import shapes
 from policies.framework import Props, ResourcePolicy, Settings, is_unknown
+from policies.rules import per_container
 
 NAME = "read-only-root-filesystem"
 
 
-def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
-    if resource_type == shapes.DOCKER_CONTAINER:
-        value = props.get("readOnly")
-        if value is True or is_unknown(value):
-            return []
-        return [
-            f"{shapes.describe(resource_type, props)} has a writable root filesystem "
-            f"(readOnly {'false' if value is False else 'not set'}); set read_only=True and give "
-            "writable paths a volume or a tmpfs."
-        ]
+def _docker(subject: str, props: Props) -> list[str]:
+    value = props.get("readOnly")
+    if value is True or is_unknown(value):
+        return []
     return [
-        f"{shapes.container_label(resource_type, props, c)} has a writable root filesystem; set "
-        "securityContext.readOnlyRootFilesystem: true and mount an emptyDir where it writes."
-        for c in shapes.containers(shapes.pod_spec(resource_type, props))
-        if shapes.dig(c, "securityContext", "readOnlyRootFilesystem") is not True
-        and not is_unknown(shapes.dig(c, "securityContext", "readOnlyRootFilesystem"))
+        f"{subject} has a writable root filesystem "
+        f"(readOnly {'false' if value is False else 'not set'}); set read_only=True and give "
+        "writable paths a volume or a tmpfs."
     ]
+
+
+def _container(subject: str, container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
+    value = shapes.dig(container, "securityContext", "readOnlyRootFilesystem")
+    if value is True or is_unknown(value):
+        return []
+    return [
+        f"{subject} has a writable root filesystem; set "
+        "securityContext.readOnlyRootFilesystem: true and mount an emptyDir where it writes."
+    ]
+
+
+def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
+    return per_container(resource_type, props, _docker, _container)
 
 
 POLICY = ResourcePolicy(

@@ -14,6 +14,7 @@ from pulumi_policy import EnforcementLevel, Severity
 
 from policies import shapes
 from policies.framework import Props, ResourcePolicy, Settings, is_unknown
+from policies.rules import per_container
 
 NAME = "resources-requested-and-limited"
 
@@ -22,35 +23,39 @@ def _set(value: Any) -> bool:
     return is_unknown(value) or value not in (None, "", 0)
 
 
+def _docker(subject: str, props: Props) -> list[str]:
+    missing = [key for key in ("memory", "memoryReservation") if not _set(props.get(key))]
+    if not missing:
+        return []
+    return [
+        f"{subject} has no {' or '.join(missing)}; set the "
+        "memory limit and reservation (MB) from the component's `resources` in the spec, "
+        "or one runaway container starves the rest."
+    ]
+
+
 def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
-    if resource_type == shapes.DOCKER_CONTAINER:
-        missing = [key for key in ("memory", "memoryReservation") if not _set(props.get(key))]
-        if not missing:
-            return []
-        return [
-            f"{shapes.describe(resource_type, props)} has no {' or '.join(missing)}; set the "
-            "memory limit and reservation (MB) from the component's `resources` in the spec, "
-            "or one runaway container starves the rest."
-        ]
     wanted = [("requests", "cpu"), ("requests", "memory"), ("limits", "memory")]
     if settings["requireCpuLimit"]:
         wanted.append(("limits", "cpu"))
-    problems = []
-    for container in shapes.containers(shapes.pod_spec(resource_type, props), init=True):
+
+    def judge_container(subject: str, container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
         resources = container.get("resources")
         if is_unknown(resources):
-            continue
+            return []
         missing = [
             f"{kind}.{what}" for kind, what in wanted if not _set(shapes.dig(resources, kind, what))
         ]
-        if missing:
-            problems.append(
-                f"{shapes.container_label(resource_type, props, container)} has no "
-                f"{', '.join(missing)}; set them (the component's `resources` in the spec: "
-                "cpuRequest, memoryRequest, memoryLimit) so it is scheduled where it fits and "
-                "cannot exhaust its node."
-            )
-    return problems
+        if not missing:
+            return []
+        return [
+            f"{subject} has no "
+            f"{', '.join(missing)}; set them (the component's `resources` in the spec: "
+            "cpuRequest, memoryRequest, memoryLimit) so it is scheduled where it fits and "
+            "cannot exhaust its node."
+        ]
+
+    return per_container(resource_type, props, _docker, judge_container)
 
 
 POLICY = ResourcePolicy(

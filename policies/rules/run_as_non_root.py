@@ -14,6 +14,7 @@ from pulumi_policy import EnforcementLevel, Severity
 
 from policies import shapes
 from policies.framework import Props, ResourcePolicy, Settings, is_unknown
+from policies.rules import per_container
 
 NAME = "run-as-non-root"
 
@@ -23,35 +24,37 @@ def _effective(pod: dict[str, Any], container: dict[str, Any], key: str) -> Any:
     return own if own is not None else shapes.dig(pod, "securityContext", key)
 
 
-def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
-    if resource_type == shapes.DOCKER_CONTAINER:
-        subject = shapes.describe(resource_type, props)
-        user = props.get("user")
-        if is_unknown(user):
-            return []
-        if not isinstance(user, str) or not user:
-            return [
-                f"{subject} sets no user, so it runs as the image's USER (often root); "
-                "set user to a non-root uid:gid such as 65534:65534."
-            ]
-        if user.split(":", 1)[0] in {"0", "root"}:
-            return [f"{subject} runs as root (user {user}); set a non-root uid:gid."]
+def _docker(subject: str, props: Props) -> list[str]:
+    user = props.get("user")
+    if is_unknown(user):
         return []
-    pod = shapes.pod_spec(resource_type, props)
+    if not isinstance(user, str) or not user:
+        return [
+            f"{subject} sets no user, so it runs as the image's USER (often root); "
+            "set user to a non-root uid:gid such as 65534:65534."
+        ]
+    if user.split(":", 1)[0] in {"0", "root"}:
+        return [f"{subject} runs as root (user {user}); set a non-root uid:gid."]
+    return []
+
+
+def _container(subject: str, container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
+    non_root = _effective(pod, container, "runAsNonRoot")
+    uid = _effective(pod, container, "runAsUser")
     problems = []
-    for container in shapes.containers(pod):
-        subject = shapes.container_label(resource_type, props, container)
-        non_root = _effective(pod, container, "runAsNonRoot")
-        uid = _effective(pod, container, "runAsUser")
-        if non_root is not True and not is_unknown(non_root):
-            problems.append(
-                f"{subject}: runAsNonRoot is {'false' if non_root is False else 'not set'}, so "
-                "the image decides who it runs as; set securityContext.runAsNonRoot: true "
-                "(pod or container) and runAsUser to the image's non-root uid."
-            )
-        if not isinstance(uid, bool) and isinstance(uid, int | float) and int(uid) == 0:
-            problems.append(f"{subject}: runAsUser is 0 (root); use the image's non-root uid.")
+    if non_root is not True and not is_unknown(non_root):
+        problems.append(
+            f"{subject}: runAsNonRoot is {'false' if non_root is False else 'not set'}, so "
+            "the image decides who it runs as; set securityContext.runAsNonRoot: true "
+            "(pod or container) and runAsUser to the image's non-root uid."
+        )
+    if not isinstance(uid, bool) and isinstance(uid, int | float) and int(uid) == 0:
+        problems.append(f"{subject}: runAsUser is 0 (root); use the image's non-root uid.")
     return problems
+
+
+def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
+    return per_container(resource_type, props, _docker, _container)
 
 
 POLICY = ResourcePolicy(

@@ -1,0 +1,280 @@
+"""Alerting: where Alertmanager sends notifications, and when the platform alerts fire.
+
+The routing tree is checked against the declared receivers here, so a typo in
+a receiver name fails the config instead of silencing an alert at runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from infra import conventions as cv
+from infra.spec.base import (
+    Duration,
+    LabelName,
+    Matcher,
+    Name,
+    Quantity,
+    Spec,
+    refuse_half_pair,
+    refuse_repeats,
+)
+from infra.spec.components import Resources
+from infra.spec.secret_refs import SecretRef
+from infra.units import duration_seconds
+
+
+class _Receiver(Spec):
+    name: Name = Field(description="Receiver name that routes refer to.")
+    send_resolved: bool = Field(default=True, description="Also notify when an alert resolves.")
+
+
+class DiscardReceiver(_Receiver):
+    kind: Literal["discard"] = Field(
+        description="Notifies nobody; alerts stay visible in Alertmanager and Grafana."
+    )
+
+
+class WebhookReceiver(_Receiver):
+    plaintext_secrets = ("url", "token", "bearerToken")
+
+    kind: Literal["webhook"] = Field(description="Generic webhook (JSON POST).")
+    url_secret: SecretRef = Field(description="Secret config key holding the webhook URL.")
+    max_alerts: int = Field(default=0, ge=0, description="Most alerts per message; 0 sends all.")
+
+
+class SlackReceiver(_Receiver):
+    plaintext_secrets = ("url", "apiUrl")
+
+    kind: Literal["slack"] = Field(description="Slack incoming webhook.")
+    url_secret: SecretRef = Field(description="Secret config key holding the Slack webhook URL.")
+    channel: str = Field(
+        description="Channel to post in, e.g. #ml-alerts.", pattern=r"^[#@][\w.-]+$"
+    )
+
+
+class EmailReceiver(_Receiver):
+    plaintext_secrets = ("password", "authPassword")
+
+    kind: Literal["email"] = Field(description="E-mail through an SMTP relay.")
+    to: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = Field(
+        min_length=1, description="Recipient addresses."
+    )
+    from_: str = Field(
+        alias="from", description="Sender address.", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    )
+    smarthost: str = Field(description="SMTP relay host:port.", pattern=r"^[A-Za-z0-9.-]+:\d{1,5}$")
+    auth_username: str | None = Field(default=None, description="SMTP user name.")
+    auth_password_secret: SecretRef | None = Field(
+        default=None, description="Secret config key holding the SMTP password."
+    )
+    require_tls: bool = Field(default=True, description="Refuse to send without STARTTLS.")
+
+    @model_validator(mode="after")
+    def _auth_pairs(self) -> Self:
+        refuse_half_pair(
+            ("authUsername", self.auth_username),
+            ("authPasswordSecret", self.auth_password_secret),
+        )
+        return self
+
+
+class PagerDutyReceiver(_Receiver):
+    plaintext_secrets = ("routingKey", "serviceKey")
+
+    kind: Literal["pagerduty"] = Field(description="PagerDuty Events API v2.")
+    routing_key_secret: SecretRef = Field(
+        description="Secret config key holding the PagerDuty integration (routing) key."
+    )
+
+
+RECEIVER_KINDS: dict[str, type[_Receiver]] = {
+    "discard": DiscardReceiver,
+    "webhook": WebhookReceiver,
+    "slack": SlackReceiver,
+    "email": EmailReceiver,
+    "pagerduty": PagerDutyReceiver,
+}
+Receiver = Annotated[
+    DiscardReceiver | WebhookReceiver | SlackReceiver | EmailReceiver | PagerDutyReceiver,
+    Field(discriminator="kind"),
+]
+
+
+class Route(Spec):
+    receiver: Name | None = Field(
+        default=None, description="Receiver of alerts this route matches (inherited when unset)."
+    )
+    matchers: tuple[Matcher, ...] = Field(
+        default=(), description='Alertmanager matchers, e.g. severity=~"critical|page".'
+    )
+    group_by: tuple[LabelName, ...] | None = Field(
+        default=None, description="Labels alerts are grouped by (inherited when unset)."
+    )
+    group_wait: Duration | None = Field(
+        default=None, description="Wait before the first notification of a group."
+    )
+    group_interval: Duration | None = Field(
+        default=None, description="Wait before notifying about new alerts in a group."
+    )
+    repeat_interval: Duration | None = Field(
+        default=None, description="Wait before repeating a notification."
+    )
+    continue_: bool = Field(
+        default=False, alias="continue", description="Keep matching sibling routes after this one."
+    )
+    routes: tuple[Route, ...] = Field(default=(), description="Child routes, tried in order.")
+
+    def walk(self, path: str = "route") -> Iterator[tuple[str, Route]]:
+        yield path, self
+        for i, child in enumerate(self.routes):
+            yield from child.walk(f"{path}.routes[{i}]")
+
+
+class InhibitRule(Spec):
+    source_matchers: tuple[Matcher, ...] = Field(
+        min_length=1, description="Alerts that mute others."
+    )
+    target_matchers: tuple[Matcher, ...] = Field(min_length=1, description="Alerts that get muted.")
+    equal: tuple[LabelName, ...] = Field(
+        default=(), description="Labels whose values must match for the mute to apply."
+    )
+
+
+class Heartbeat(Spec):
+    """A dead man's switch: the always-firing Watchdog alert, repeated to an outside service
+    (healthchecks.io, Dead Man's Snitch, a PagerDuty heartbeat...) that raises the alarm when
+    the repeats stop, which is the one failure the platform cannot report itself."""
+
+    receiver: Name = Field(description="The declared receiver the Watchdog is sent to.")
+    interval: Duration = Field(
+        default="1m",
+        description="How often the Watchdog is repeated (at least 4s); the outside service's "
+        "period should be a few of these.",
+    )
+
+    @field_validator("interval")
+    @classmethod
+    def _long_enough(cls, interval: str) -> str:
+        if duration_seconds(interval) < 4:
+            raise ValueError(
+                f"{interval!r} is shorter than 4s: Alertmanager would repeat it on every tick"
+            )
+        return interval
+
+
+class Alertmanager(Spec):
+    replicas: int = Field(
+        default=1, ge=1, le=5, description="Replicas; more than one forms an HA cluster."
+    )
+    storage_size: Quantity = Field(
+        default="1Gi", description="Volume for silences and the notification log."
+    )
+    resolve_timeout: Duration = Field(
+        default="5m", description="When an alert without end time counts as resolved."
+    )
+    resources: Resources = Field(description="Requests and limits of one replica.")
+    receivers: tuple[Receiver, ...] = Field(min_length=1, description="Where notifications go.")
+    route: Route = Field(
+        description="The routing tree; its root must name a receiver and have no matchers."
+    )
+    inhibit_rules: tuple[InhibitRule, ...] = Field(
+        default=(), description="Alerts that mute other alerts."
+    )
+    heartbeat: Heartbeat | None = Field(
+        default=None,
+        description="Where the always-firing Watchdog alert goes, so that an outside service "
+        "notices when alerting itself is down; unset, it goes nowhere.",
+    )
+
+    @model_validator(mode="after")
+    def _routing_is_consistent(self) -> Self:
+        names = [r.name for r in self.receivers]
+        refuse_repeats("receiver", names)
+        if cv.WATCHDOG_DISCARD_RECEIVER in names:
+            raise ValueError(
+                f"receivers: {cv.WATCHDOG_DISCARD_RECEIVER!r} is reserved for the Watchdog; "
+                "use another name"
+            )
+        if self.heartbeat is not None and self.heartbeat.receiver not in names:
+            raise ValueError(
+                f"heartbeat.receiver: {self.heartbeat.receiver!r} is not a declared receiver; "
+                f"declared: {', '.join(names)}"
+            )
+        if self.route.receiver is None:
+            raise ValueError("route.receiver: the root route must name a receiver")
+        if self.route.matchers:
+            raise ValueError(
+                "route.matchers: the root route matches everything and takes no matchers"
+            )
+        for path, route in self.route.walk():
+            if route.receiver is not None and route.receiver not in names:
+                raise ValueError(
+                    f"{path}.receiver: {route.receiver!r} is not a declared receiver; "
+                    f"declared: {', '.join(names)}"
+                )
+        return self
+
+
+class AlertThresholds(Spec):
+    serving_error_ratio: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="ServingHighErrorRatio fires above this ratio of 5xx answers.",
+    )
+    serving_latency_p95_seconds: float = Field(
+        default=1.0, gt=0, description="ServingHighLatencyP95 fires above this p95 latency."
+    )
+    serving_window: Duration = Field(
+        default="5m",
+        description="Range the serving error ratio and p95 latency are computed over; longer "
+        "suits low-traffic models, at least 4 scrape intervals.",
+    )
+    confidence_window: Duration = Field(
+        default="30m", description="Range the mean prediction confidence is computed over."
+    )
+    min_prediction_confidence: float = Field(
+        default=0.6,
+        gt=0,
+        lt=1,
+        description="ServingLowPredictionConfidence fires below this mean confidence.",
+    )
+    min_accuracy: float = Field(
+        default=0.8,
+        gt=0,
+        lt=1,
+        description="ServingLowAccuracy fires when labelled accuracy over accuracyWindow is below.",
+    )
+    accuracy_window: Duration = Field(
+        default="1h", description="Range the accuracy from ground-truth feedback is judged over."
+    )
+    min_labelled_predictions: int = Field(
+        default=50,
+        ge=1,
+        description="Labelled predictions the window must hold before accuracy may alert: "
+        "a few labels cannot page anyone.",
+    )
+    drift_psi: float = Field(
+        default=0.2,
+        gt=0,
+        description="ServingFeatureDrift fires above this PSI (0.1 moderate, 0.2 significant).",
+    )
+    model_max_age: Duration = Field(
+        default="7d",
+        description="TrainingModelStale fires when the last successful training is older.",
+    )
+    pushgateway_job_max_age: Duration = Field(
+        default="2d", description="PushgatewayJobStale fires when a job has not pushed for longer."
+    )
+
+
+class AlertOverride(Spec):
+    disabled: bool = Field(default=False, description="Leave the alert out of the rules.")
+    for_: Duration | None = Field(
+        default=None, alias="for", description="Replace the alert's `for` duration."
+    )
+    severity: cv.Severity | None = Field(default=None, description="Replace the alert's severity.")

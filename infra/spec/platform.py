@@ -1,0 +1,208 @@
+"""The whole platform of one stack, and the checks that need more than one part of it.
+
+Each part checks itself in its own module; what is left here is what only the
+whole can judge: overrides that name real alerts, windows that hold enough
+scrapes, targets that can run what the settings ask for.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from infra import conventions as cv
+from infra.spec.alerting import Alertmanager, AlertOverride, AlertThresholds
+from infra.spec.base import Name, Spec, refuse_repeats
+from infra.spec.components import (
+    Grafana,
+    Images,
+    Loki,
+    MLflow,
+    OtelCollector,
+    Prometheus,
+    Pushgateway,
+    Serving,
+    Tempo,
+)
+from infra.spec.slos import SLO
+from infra.units import duration_seconds
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+class Docker(Spec):
+    bind_address: str = Field(
+        default="127.0.0.1",
+        description="Host address published ports bind to; 127.0.0.1 keeps the platform off the network.",
+        pattern=r"^(\d{1,3}\.){3}\d{1,3}$",
+    )
+
+
+class Kubernetes(Spec):
+    namespace: Name = Field(description="Namespace the platform is deployed in.")
+    storage_class: str | None = Field(
+        default=None, description="StorageClass of every volume; cluster default when unset."
+    )
+    render_yaml_to: str | None = Field(
+        default=None,
+        description=(
+            "Write every object as YAML to this folder (relative to the project) instead of"
+            " applying it to a cluster: the provider's renderYamlToDirectory, for a GitOps"
+            " repository or a review. Secrets are left out, because the provider writes their"
+            " values in plain text: create them with your secret manager (the stack exports"
+            " their names and keys as secretsToProvide)."
+        ),
+    )
+
+    @field_validator("render_yaml_to")
+    @classmethod
+    def _relative_folder(cls, value: str | None) -> str | None:
+        parts = PurePosixPath(value).parts if value else ()
+        if value is not None and (
+            not re.fullmatch(r"[A-Za-z0-9_./-]+", value) or value.startswith("/") or ".." in parts
+        ):
+            raise ValueError(
+                "must be a folder inside the project (letters, digits, _ . - /, no leading / "
+                "or ..), e.g. rendered/prod"
+            )
+        return value
+
+
+class PlatformSpec(Spec):
+    """The whole platform of one stack."""
+
+    environment: Literal["dev", "staging", "prod"] = Field(
+        description="Environment profile the stack starts from."
+    )
+    target: Literal["docker", "kubernetes"] = Field(description="Where the platform runs.")
+    name: Name = Field(description="Prefix of every resource name, e.g. mlops-dev.")
+    images: Images = Field(description="Pinned images of every component.")
+    serving: Serving = Field(description="The serving API and the models it serves.")
+    mlflow: MLflow = Field(description="MLflow tracking server and model registry.")
+    prometheus: Prometheus = Field(description="Prometheus server.")
+    pushgateway: Pushgateway = Field(description="Pushgateway for batch jobs.")
+    alertmanager: Alertmanager = Field(description="Alertmanager and the routing of notifications.")
+    otel_collector: OtelCollector = Field(
+        description="OpenTelemetry Collector, the telemetry ingress."
+    )
+    loki: Loki = Field(description="Loki, the log store.")
+    tempo: Tempo = Field(description="Tempo, the trace store.")
+    grafana: Grafana = Field(description="Grafana, and how the provider reaches it.")
+    slos: tuple[SLO, ...] = Field(
+        description="Service level objectives, rendered to Sloth-style rules."
+    )
+    alerts: AlertThresholds = Field(description="Thresholds of the platform alerts.")
+    alert_overrides: dict[str, AlertOverride] = Field(
+        default_factory=dict,
+        description="Per-alert changes, keyed by alert name: disable, for, severity.",
+    )
+    runbook_url_pattern: str = Field(
+        description="URL of an alert's runbook; {alert} is replaced by the alert name.",
+        pattern=r"^https?://\S+$",
+    )
+    docker: Docker = Field(description="Settings of the docker target.")
+    kubernetes: Kubernetes = Field(description="Settings of the kubernetes target.")
+
+    @field_validator("runbook_url_pattern")
+    @classmethod
+    def _has_placeholder(cls, pattern: str) -> str:
+        if "{alert}" not in pattern:
+            raise ValueError("must contain {alert}, which is replaced by the alert name")
+        return pattern
+
+    @field_validator("slos")
+    @classmethod
+    def _unique_slos(cls, slos: tuple[SLO, ...]) -> tuple[SLO, ...]:
+        refuse_repeats("SLO", (s.name for s in slos))
+        return slos
+
+    @model_validator(mode="after")
+    def _overrides_name_known_alerts(self) -> Self:
+        slo_alerts = {name for slo in self.slos for name in slo.alert_names}
+        platform_alerts = {a.value for a in cv.Alert} | {a.value for a in cv.LogAlert}
+        for alert, override in self.alert_overrides.items():
+            if alert not in platform_alerts | slo_alerts:
+                raise ValueError(
+                    f"alertOverrides.{alert}: no such alert; known: "
+                    f"{', '.join(sorted(platform_alerts | slo_alerts))}"
+                )
+            allowed = cv.SLO_SEVERITIES if alert in slo_alerts else cv.PLATFORM_SEVERITIES
+            if override.severity is not None and override.severity not in allowed:
+                raise ValueError(
+                    f"alertOverrides.{alert}.severity: {override.severity.value!r} is not allowed here; "
+                    f"use one of {', '.join(s.value for s in allowed)}"
+                )
+        watchdog = self.alert_override(cv.Alert.WATCHDOG)
+        if self.alertmanager.heartbeat is not None and watchdog.disabled:
+            raise ValueError(
+                f"alertOverrides.{cv.Alert.WATCHDOG.value}.disabled: the heartbeat receiver "
+                f"{self.alertmanager.heartbeat.receiver!r} expects it; unset "
+                "alertmanager.heartbeat too, or keep the Watchdog"
+            )
+        if watchdog.for_ is not None or watchdog.severity is not None:
+            raise ValueError(
+                f"alertOverrides.{cv.Alert.WATCHDOG.value}: only `disabled` applies to the "
+                "Watchdog (it fires always, and is routed by name)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_images_are_prebuilt(self) -> Self:
+        if self.target == "kubernetes":
+            missing = [
+                f"images.{key}"
+                for key, image in (
+                    ("serving", self.images.serving),
+                    ("mlflowServer", self.images.mlflow_server),
+                )
+                if image is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"{' and '.join(missing)}: the kubernetes target pulls these from a registry; "
+                    "name them with repository and tag, then build and push them "
+                    "(`make images STACK=<stack> PUSH=1`)"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _windows_hold_samples(self) -> Self:
+        scrape = duration_seconds(self.prometheus.scrape_interval)
+        for key, window in (
+            ("alerts.servingWindow", self.alerts.serving_window),
+            ("alerts.confidenceWindow", self.alerts.confidence_window),
+        ):
+            if duration_seconds(window) < 4 * scrape:
+                raise ValueError(
+                    f"{key} {window} holds fewer than 4 scrapes of prometheus.scrapeInterval "
+                    f"{self.prometheus.scrape_interval}: rate() needs several samples"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _rendering_needs_no_cluster(self) -> Self:
+        if self.kubernetes.render_yaml_to is None:
+            return self
+        if self.target != "kubernetes":
+            raise ValueError("kubernetes.renderYamlTo: only the kubernetes target renders YAML")
+        if self.grafana.deployed and self.grafana.managed:
+            raise ValueError(
+                "kubernetes.renderYamlTo: the Grafana content needs the Grafana this stack "
+                "runs, which rendering does not start; set grafana.content: external"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _docker_is_single_node(self) -> Self:
+        if self.target == "docker" and self.grafana.cloud is False and self.prometheus.replicas > 1:
+            raise ValueError("prometheus.replicas > 1 needs the kubernetes target")
+        return self
+
+    def runbook_url(self, alert: str) -> str:
+        return self.runbook_url_pattern.replace("{alert}", alert)
+
+    def alert_override(self, alert: str) -> AlertOverride:
+        return self.alert_overrides.get(alert, AlertOverride())
