@@ -2,14 +2,13 @@
 
 For each SLO: the error ratio over every alert window
 (`slo:sli_error:ratio_rate<window>`), over the whole period, the objective,
-error budget, burn rates and budget remaining, and two multi-window
-multi-burn-rate alerts, page and ticket, whose windows and factors come from
-`infra/slo_windows/<period>.yaml`. Names and labels match Sloth's output, so
+error budget, burn rates and budget remaining, and the SLO's page and ticket
+burn-rate alerts as `infra.alerts` resolved them (windows and factors from
+`infra/slo_windows/<period>.yaml`). Names and labels match Sloth's output, so
 Sloth's Grafana dashboards read these rules unchanged.
 
-Thresholds are computed in exact decimals and written out whole (0.0144, not
-14.4 * 0.001), and window ratios are rounded to 1e-12, so a burn of exactly
-14.4x does not cross 14.4x through floating-point noise.
+Window ratios are rounded to 1e-12, so a burn of exactly 14.4x does not cross
+the 14.4x threshold through floating-point noise.
 """
 
 from __future__ import annotations
