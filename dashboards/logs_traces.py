@@ -18,17 +18,19 @@ from grafana_foundation_sdk.models.tempo import SearchTableType, TempoQueryType
 
 from dashboards import panels as p
 from infra import conventions as cv
-from infra.render.rules import number
+from infra import queries as q
+from infra.alerts import logs as log_alerts
 from infra.spec import PlatformSpec
 
-UID = "mlops-logs-traces"
+# The dashboard the log alert's description sends people to.
+UID = log_alerts.DASHBOARD_UID
+TITLE = log_alerts.DASHBOARD_TITLE
 FOLDER = cv.FOLDER_UID["platform"]
 
-# The service's OpenTelemetry service.name (service.telemetry); Loki's OTLP
-# ingestion turns it into the `service_name` stream label.
-SERVICE_NAME = "mlops-serving"
-STREAM = f'{{service_name="{SERVICE_NAME}"}}'
-ERROR_LEVELS = "error|critical"
+# The serving API's log stream, as the log alert reads it.
+SERVICE_NAME = q.SERVICE_NAME
+STREAM = q.STREAM
+ERROR_LEVELS = q.ERROR_LEVELS
 TRACE_ID_FIELD = "${__data.fields.trace_id}"
 
 
@@ -118,13 +120,7 @@ def error_logs() -> timeseries.Panel:
             kind="loki",
         )
         .min(0)
-        .with_target(
-            p.logql(
-                f'sum by (logger) (rate({STREAM} | json | __error__="" '
-                f'| level=~"{ERROR_LEVELS}" [$__auto]))',
-                "{{logger}}",
-            )
-        )
+        .with_target(p.logql(f"sum by (logger) (rate({q.ERROR_LINES} [$__auto]))", "{{logger}}"))
     )
 
 
@@ -142,11 +138,11 @@ def trace_search(title: str, description: str, query: str) -> table.Panel:
 
 def logs_traces_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
     service = f'resource.service.name = "{SERVICE_NAME}"'
-    slow = f"{number(spec.alerts.serving_latency_p95_seconds)}s"
+    slow = f"{q.number(p.fires_at(spec, cv.Alert.SERVING_HIGH_LATENCY_P95))}s"
     return (
         p.base(
             UID,
-            "Serving logs and traces",
+            TITLE,
             "Logs of the serving API from Loki and its traces from Tempo, linked by trace id.",
             ["logs", "traces", "serving"],
             time_from="now-1h",

@@ -5,7 +5,7 @@ still any good. They read the service's own ML metrics (predictions, confidence,
 rejected inputs, live per-feature PSI) and what the batch jobs pushed (training
 scores and freshness, the drift job's verdicts). The `model` and `version`
 variables pick one model and some of its versions, so a canary can be compared
-with the champion. Alert thresholds from the stack's spec are drawn as lines.
+with the champion. The stack's alert thresholds are drawn as lines.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from dashboards import panels as p
 from infra import conventions as cv
+from infra import queries as q
 from infra.spec import PlatformSpec
-from infra.units import duration_seconds
 from service import catalog as m
 
 UID = "mlops-model-health"
@@ -26,7 +26,7 @@ FOLDER = cv.FOLDER_UID["serving"]
 
 MODEL = 'model="$model"'
 VERSION = 'model_version=~"$version"'
-SERVED = f"{p.SERVING},{MODEL}"
+SERVED = f"{q.SERVING},{MODEL}"
 SERVED_VERSION = f"{SERVED},{VERSION}"
 
 
@@ -94,7 +94,7 @@ def model_loaded() -> stat.Panel:
 
 
 def model_freshness(spec: PlatformSpec) -> stat.Panel:
-    max_age = p.number(duration_seconds(spec.alerts.model_max_age))
+    max_age = p.fires_at(spec, cv.Alert.TRAINING_MODEL_STALE)
     return (
         p.stat_panel(
             "Model freshness",
@@ -106,7 +106,7 @@ def model_freshness(spec: PlatformSpec) -> stat.Panel:
         .thresholds(p.thresholds(p.GREEN, (max_age / 2, p.ORANGE), (max_age, p.RED)))
         .with_target(
             p.prom(
-                f"time() - max({m.TRAINING_LAST_SUCCESS.name}{{{p.TRAINING},{MODEL}}})",
+                f"time() - max({m.TRAINING_LAST_SUCCESS.name}{{{q.TRAINING},{MODEL}}})",
                 "age",
             )
         )
@@ -131,7 +131,6 @@ def predictions() -> timeseries.Panel:
 
 
 def mean_confidence(spec: PlatformSpec) -> timeseries.Panel:
-    confidence = m.PREDICTION_CONFIDENCE.name
     panel = (
         p.timeseries_panel(
             "Mean confidence",
@@ -142,12 +141,10 @@ def mean_confidence(spec: PlatformSpec) -> timeseries.Panel:
         .min(0)
         .max(1)
     )
-    return p.threshold_lines(
-        panel, p.RED, (p.number(spec.alerts.min_prediction_confidence), p.GREEN)
-    ).with_target(
+    fires_at = p.fires_at(spec, cv.Alert.SERVING_LOW_CONFIDENCE)
+    return p.threshold_lines(panel, p.RED, (fires_at, p.GREEN)).with_target(
         p.prom(
-            f"sum by (model_version) (rate({confidence}_sum{{{SERVED_VERSION}}}[$__rate_interval]))\n"
-            f"/\nsum by (model_version) (rate({confidence}_count{{{SERVED_VERSION}}}[$__rate_interval]))",
+            q.mean_confidence("model_version", SERVED_VERSION, "$__rate_interval"),
             "v{{model_version}}",
         )
     )
@@ -168,7 +165,7 @@ def accuracy(spec: PlatformSpec) -> timeseries.Panel:
         .max(1)
     )
     return (
-        p.threshold_lines(panel, p.RED, (p.number(spec.alerts.min_accuracy), p.GREEN))
+        p.threshold_lines(panel, p.RED, (p.fires_at(spec, cv.Alert.SERVING_LOW_ACCURACY), p.GREEN))
         .with_target(
             p.prom(
                 f'sum by (model_version) (increase({labelled}{{{SERVED_VERSION},correct="true"}}[{window}]))\n'
@@ -222,9 +219,9 @@ def feature_drift(spec: PlatformSpec) -> timeseries.Panel:
         "training reference. The dashed line is where ServingFeatureDrift fires.",
         p.NO_UNIT,
     ).min(0)
-    psi = p.number(spec.alerts.drift_psi)
+    psi = p.fires_at(spec, cv.Alert.SERVING_FEATURE_DRIFT)
     return p.threshold_lines(panel, p.GREEN, (psi, p.RED)).with_target(
-        p.prom(f"max by (feature) ({m.FEATURE_DRIFT_PSI.name}{{{SERVED}}})", "{{feature}}")
+        p.prom(q.feature_drift("feature", SERVED), "{{feature}}")
     )
 
 
@@ -239,7 +236,7 @@ def drift_verdict() -> stat.Panel:
         .thresholds(p.thresholds(p.GREEN, (1, p.RED)))
         .with_target(
             p.prom(
-                f"max({m.DRIFT_DATASET_DRIFTED.name}{{{p.DRIFT},{MODEL}}})",
+                f"max({m.DRIFT_DATASET_DRIFTED.name}{{{q.DRIFT},{MODEL}}})",
                 "dataset",
                 instant=True,
             )
@@ -255,7 +252,7 @@ def drift_job_age() -> stat.Panel:
         .color_mode(common.BigValueColorMode.NONE)
         .with_target(
             p.prom(
-                f"time() - max({m.DRIFT_LAST_RUN.name}{{{p.DRIFT},{MODEL}}})",
+                f"time() - max({m.DRIFT_LAST_RUN.name}{{{q.DRIFT},{MODEL}}})",
                 "age",
                 instant=True,
             )
@@ -295,7 +292,7 @@ def drift_features() -> table.Panel:
     for i, (metric, _) in enumerate(columns):
         panel = panel.with_target(
             p.prom(
-                f"max by (feature) ({metric.name}{{{p.DRIFT},{MODEL}}})",
+                f"max by (feature) ({metric.name}{{{q.DRIFT},{MODEL}}})",
                 ref_id=chr(ord("A") + i),
                 instant=True,
                 fmt=PromQueryFormat.TABLE,
@@ -314,7 +311,7 @@ def training_scores() -> timeseries.Panel:
         .max(1)
         .with_target(
             p.prom(
-                f"max by (metric) ({m.TRAINING_SCORE.name}{{{p.TRAINING},{MODEL}}})",
+                f"max by (metric) ({m.TRAINING_SCORE.name}{{{q.TRAINING},{MODEL}}})",
                 "{{metric}}",
             )
         )
@@ -332,7 +329,7 @@ def training_outcome() -> stat.Panel:
         .thresholds(p.thresholds(p.RED, (1, p.GREEN)))
         .with_target(
             p.prom(
-                f"max({m.TRAINING_LAST_RUN_SUCCESS.name}{{{p.TRAINING},{MODEL}}})",
+                f"max({m.TRAINING_LAST_RUN_SUCCESS.name}{{{q.TRAINING},{MODEL}}})",
                 "outcome",
                 instant=True,
             )
@@ -346,7 +343,7 @@ def training_duration() -> stat.Panel:
         .color_mode(common.BigValueColorMode.NONE)
         .with_target(
             p.prom(
-                f"max({m.TRAINING_DURATION.name}{{{p.TRAINING},{MODEL}}})",
+                f"max({m.TRAINING_DURATION.name}{{{q.TRAINING},{MODEL}}})",
                 "duration",
                 instant=True,
             )

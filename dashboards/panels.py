@@ -2,9 +2,10 @@
 
 Panels and queries name their datasource by the uid the platform provisions
 (`conventions.DATASOURCE_UID`), never by name or "default", so a dashboard
-reads the same data in every Grafana it is loaded into. Selectors shared by
-several dashboards live here too, built from the same conventions the alert
-rules use, so a panel and the alert about it look at the same series.
+reads the same data in every Grafana it is loaded into. Selectors and queries
+come from `infra.queries`, which the alerts are built from too, and the lines
+an alert fires at from the stack's resolved alerts (`infra.alerts`), so a
+panel and the alert about it look at the same series and the same threshold.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models import heatmap as heatmap_model
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from infra import alerts
 from infra import conventions as cv
+from infra.alerts import ResolvedAlert
+from infra.spec import PlatformSpec
 from service import catalog
 
 DatasourceKind = Literal["prometheus", "loki", "tempo"]
@@ -38,11 +42,6 @@ THIRD, HALF, FULL = 8, 12, 24
 HEIGHT = 8
 STAT_HEIGHT = 5
 
-SERVING = f'job="{cv.JOB[cv.Component.SERVING]}"'
-PREDICT = f'{SERVING},endpoint="{catalog.PREDICT_ROUTE}"'
-TRAINING = f'job="{catalog.TRAINING_JOB}"'
-DRIFT = f'job="{catalog.DRIFT_JOB}"'
-
 GREEN, YELLOW, ORANGE, RED = "green", "yellow", "orange", "red"
 
 
@@ -55,6 +54,18 @@ def number(value: float | Decimal) -> float:
     """A spec number (a float or an exact Decimal) as Grafana's JSON holds it: 6, not 6.0."""
     as_float = float(value)
     return int(as_float) if as_float.is_integer() else as_float
+
+
+def alert(spec: PlatformSpec, name: str) -> ResolvedAlert:
+    """One alert as the stack raises it."""
+    return alerts.by_name(spec)[name]
+
+
+def fires_at(spec: PlatformSpec, name: str) -> float:
+    """The value an alert fires at, as a threshold line draws it."""
+    threshold = alert(spec, name).threshold
+    assert threshold is not None, f"{name} has no threshold to draw"
+    return number(threshold)
 
 
 def prom(

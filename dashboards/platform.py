@@ -4,7 +4,7 @@ Every other dashboard and every alert trusts this machinery. A target that is
 down, a rule group that fails to evaluate, a notification that never leaves
 Alertmanager or a batch job that stopped pushing all look like silence
 elsewhere; here they show. The metrics come from the components themselves
-(see `dashboards.known_metrics`), and thresholds match the platform alerts.
+(see `dashboards.known_metrics`), and the thresholds are the stack's alerts'.
 """
 
 from __future__ import annotations
@@ -13,16 +13,14 @@ from grafana_foundation_sdk.builders import dashboard, stat, timeseries
 
 from dashboards import panels as p
 from infra import conventions as cv
+from infra import queries as q
 from infra.spec import PlatformSpec
-from infra.units import duration_seconds
 
 UID = "mlops-platform"
 FOLDER = cv.FOLDER_UID["platform"]
 
-PROMETHEUS = f'job="{cv.JOB[cv.Component.PROMETHEUS]}"'
-ALERTMANAGER = f'job="{cv.JOB[cv.Component.ALERTMANAGER]}"'
-# AlertmanagerNotificationsFailing fires above this failure ratio (infra.render.rules).
-NOTIFICATION_FAILURE_RATIO = 0.01
+PROMETHEUS = q.PROMETHEUS
+ALERTMANAGER = q.ALERTMANAGER
 
 
 def targets_up() -> stat.Panel:
@@ -61,11 +59,7 @@ def rule_failures() -> timeseries.Panel:
         p.COUNT,
     ).min(0)
     return p.threshold_lines(panel, p.GREEN, (1, p.RED)).with_target(
-        p.prom(
-            "sum by (rule_group) (increase(prometheus_rule_evaluation_failures_total"
-            f"{{{PROMETHEUS}}}[$__rate_interval]))",
-            "{{rule_group}}",
-        )
+        p.prom(f"sum by (rule_group) ({q.rule_failures('$__rate_interval')})", "{{rule_group}}")
     )
 
 
@@ -130,21 +124,16 @@ def notifications() -> timeseries.Panel:
     )
 
 
-def notification_failures() -> timeseries.Panel:
+def notification_failures(spec: PlatformSpec) -> timeseries.Panel:
     panel = p.timeseries_panel(
         "Notification failure ratio",
         "Share of notifications that failed, by integration. The dashed line is where "
         "AlertmanagerNotificationsFailing fires.",
         p.RATIO,
     ).min(0)
-    return p.threshold_lines(panel, p.GREEN, (NOTIFICATION_FAILURE_RATIO, p.RED)).with_target(
-        p.prom(
-            "sum by (integration) (rate(alertmanager_notifications_failed_total"
-            f"{{{ALERTMANAGER}}}[$__rate_interval]))\n/\n"
-            "sum by (integration) (rate(alertmanager_notifications_total"
-            f"{{{ALERTMANAGER}}}[$__rate_interval]))",
-            "{{integration}}",
-        )
+    fires_at = p.fires_at(spec, cv.Alert.ALERTMANAGER_NOTIFICATIONS_FAILING)
+    return p.threshold_lines(panel, p.GREEN, (fires_at, p.RED)).with_target(
+        p.prom(q.notification_failure_ratio("integration", "$__rate_interval"), "{{integration}}")
     )
 
 
@@ -182,7 +171,7 @@ def watchdog() -> stat.Panel:
 
 
 def job_freshness(spec: PlatformSpec) -> stat.Panel:
-    max_age = p.number(duration_seconds(spec.alerts.pushgateway_job_max_age))
+    max_age = p.fires_at(spec, cv.Alert.PUSHGATEWAY_JOB_STALE)
     return (
         p.stat_panel(
             "Batch job freshness",
@@ -192,14 +181,12 @@ def job_freshness(spec: PlatformSpec) -> stat.Panel:
         )
         .span(p.FULL)
         .thresholds(p.thresholds(p.GREEN, (max_age / 2, p.ORANGE), (max_age, p.RED)))
-        .with_target(
-            p.prom('time() - max by (job) (push_time_seconds{job!=""})', "{{job}}", instant=True)
-        )
+        .with_target(p.prom(q.push_age('job!=""'), "{{job}}", instant=True))
     )
 
 
 def platform_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
-    watchdog_off = spec.alert_override(cv.Alert.WATCHDOG).disabled
+    watchdog_off = not p.alert(spec, cv.Alert.WATCHDOG).enabled
     board = (
         p.base(
             UID,
@@ -220,7 +207,7 @@ def platform_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
         .with_panel(notifications_dropped())
         .with_row(p.row("Alertmanager"))
         .with_panel(notifications())
-        .with_panel(notification_failures())
+        .with_panel(notification_failures(spec))
         .with_panel(active_alerts().span(p.FULL if watchdog_off else p.HALF))
     )
     if not watchdog_off:

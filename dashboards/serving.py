@@ -1,9 +1,9 @@
 """Serving RED: rate, errors and duration of the prediction route, per model.
 
-The first place to look when a serving alert fires. The queries select the same
-series as `ServingHighErrorRatio` and `ServingHighLatencyP95` (the `serving` job,
-the predict route only: probes and /metrics are not users' requests), and draw
-the alerts' thresholds, so the chart shows what the alert saw. Latency panels
+The first place to look when a serving alert fires. The queries are the ones
+`ServingHighErrorRatio` and `ServingHighLatencyP95` evaluate (`infra.queries`:
+the `serving` job, the predict route only), and the dashed lines are where the
+stack's alerts fire, so the chart shows what the alert saw. Latency panels
 ask for exemplars, which link a slow request to its trace in Tempo.
 """
 
@@ -13,15 +13,13 @@ from grafana_foundation_sdk.builders import dashboard, heatmap, timeseries
 
 from dashboards import panels as p
 from infra import conventions as cv
+from infra import queries as q
 from infra.spec import PlatformSpec
 from service import catalog as m
 
 UID = "mlops-serving-red"
 FOLDER = cv.FOLDER_UID["serving"]
 
-REQUESTS = f"{m.REQUEST_TOTAL.name}{{{p.PREDICT}}}"
-ERRORS = f'{m.REQUEST_TOTAL.name}{{{p.PREDICT},http_response_code=~"5.."}}'
-BUCKETS = f"{m.REQUEST_DURATION.name}_bucket{{{p.PREDICT}}}"
 QUANTILES = ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
 
 
@@ -30,7 +28,7 @@ def request_rate() -> timeseries.Panel:
         "Request rate",
         "Prediction requests answered per second, per model.",
         p.REQUESTS_PER_SECOND,
-    ).with_target(p.prom(f"sum by (model) (rate({REQUESTS}[$__rate_interval]))", "{{model}}"))
+    ).with_target(p.prom(f"sum by (model) (rate({q.REQUESTS}[$__rate_interval]))", "{{model}}"))
 
 
 def error_ratio(spec: PlatformSpec) -> timeseries.Panel:
@@ -40,14 +38,9 @@ def error_ratio(spec: PlatformSpec) -> timeseries.Panel:
         "where ServingHighErrorRatio fires.",
         p.RATIO,
     ).min(0)
-    return p.threshold_lines(
-        panel, p.GREEN, (p.number(spec.alerts.serving_error_ratio), p.RED)
-    ).with_target(
-        p.prom(
-            f"sum by (model) (rate({ERRORS}[$__rate_interval]))\n"
-            f"/\nsum by (model) (rate({REQUESTS}[$__rate_interval]))",
-            "{{model}}",
-        )
+    fires_at = p.fires_at(spec, cv.Alert.SERVING_HIGH_ERROR_RATIO)
+    return p.threshold_lines(panel, p.GREEN, (fires_at, p.RED)).with_target(
+        p.prom(q.error_ratio("$__rate_interval"), "{{model}}")
     )
 
 
@@ -61,7 +54,7 @@ def responses_by_code() -> timeseries.Panel:
         )
     ).with_target(
         p.prom(
-            f"sum by (model, http_response_code) (rate({REQUESTS}[$__rate_interval]))",
+            f"sum by (model, http_response_code) (rate({q.REQUESTS}[$__rate_interval]))",
             "{{model}} {{http_response_code}}",
         )
     )
@@ -74,7 +67,7 @@ def in_flight() -> timeseries.Panel:
         p.COUNT,
     ).with_target(
         p.prom(
-            f"sum by (model) ({m.REQUEST_IN_PROGRESS.name}{{{p.PREDICT}}})",
+            f"sum by (model) ({m.REQUEST_IN_PROGRESS.name}{{{q.PREDICT}}})",
             "{{model}}",
         )
     )
@@ -87,13 +80,12 @@ def latency_quantiles(spec: PlatformSpec) -> timeseries.Panel:
         "link to traces. The dashed line is where ServingHighLatencyP95 fires.",
         p.SECONDS,
     ).min(0)
-    panel = p.threshold_lines(
-        panel, p.GREEN, (p.number(spec.alerts.serving_latency_p95_seconds), p.RED)
-    )
-    for i, (q, name) in enumerate(QUANTILES):
+    fires_at = p.fires_at(spec, cv.Alert.SERVING_HIGH_LATENCY_P95)
+    panel = p.threshold_lines(panel, p.GREEN, (fires_at, p.RED))
+    for i, (quantile, name) in enumerate(QUANTILES):
         panel = panel.with_target(
             p.prom(
-                f"histogram_quantile({q}, sum by (model, le) (rate({BUCKETS}[$__rate_interval])))",
+                q.latency_quantile(quantile, "$__rate_interval"),
                 f"{{{{model}}}} {name}",
                 ref_id=chr(ord("A") + i),
                 exemplar=True,
@@ -107,7 +99,9 @@ def latency_heatmap() -> heatmap.Panel:
         "Latency distribution",
         "Prediction requests per latency bucket; exemplars link to traces.",
         p.SECONDS,
-    ).with_target(p.buckets(f"sum by (le) (increase({BUCKETS}[$__rate_interval]))", exemplar=True))
+    ).with_target(
+        p.buckets(f"sum by (le) (increase({q.BUCKETS}[$__rate_interval]))", exemplar=True)
+    )
 
 
 def serving_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:

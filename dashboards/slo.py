@@ -16,8 +16,9 @@ from grafana_foundation_sdk.builders import dashboard, stat, timeseries
 
 from dashboards import panels as p
 from infra import conventions as cv
-from infra.render.rules import number
-from infra.render.slo import BASE_WINDOW, slo_labels, windows
+from infra.alerts.slo import slo_labels, windows
+from infra.queries import number
+from infra.render.slo import BASE_WINDOW
 from infra.spec import SLO, PlatformSpec
 from infra.units import duration_seconds, format_duration
 

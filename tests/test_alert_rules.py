@@ -7,12 +7,14 @@ template or a wrong threshold in a description fails here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from infra import alerts as alert_groups
 from infra import conventions as cv
 from tests.conftest import run, stack_spec
 from tests.promtool_cases import Case, alert, counter, write_test_file
@@ -45,7 +47,7 @@ def fired(name: cv.Alert, labels: dict[str, str], summary: str, description: str
     )
 
 
-def platform_cases() -> list[Case]:
+def target_down_cases() -> list[Case]:
     return [
         Case("target down for 5m fires", {'up{job="mlflow",instance="mlflow:5000"}': "1 1 0x10"})
         .at("5m", A.TARGET_DOWN)
@@ -63,6 +65,11 @@ def platform_cases() -> list[Case]:
         Case(
             "a healthy target stays quiet", {'up{job="mlflow",instance="mlflow:5000"}': "1x20"}
         ).at("15m", A.TARGET_DOWN),
+    ]
+
+
+def error_ratio_cases() -> list[Case]:
+    return [
         Case(
             "10% server errors fire the error-ratio alert",
             {REQ % "200": counter([(90, 20)]), REQ % "500": counter([(10, 20)])},
@@ -87,6 +94,11 @@ def platform_cases() -> list[Case]:
                 REQ.replace("/predict", "/readyz") % "503": counter([(50, 20)]),
             },
         ).at("15m", A.SERVING_HIGH_ERROR_RATIO),
+    ]
+
+
+def latency_cases() -> list[Case]:
+    return [
         Case(
             "requests between 1s and 2.5s fire the p95 latency alert",
             {
@@ -114,6 +126,11 @@ def platform_cases() -> list[Case]:
                 DUR % "+Inf": counter([(100, 20)]),
             },
         ).at("15m", A.SERVING_HIGH_LATENCY_P95),
+    ]
+
+
+def model_loaded_cases() -> list[Case]:
+    return [
         Case(
             "a replica without a model fires after 5m",
             {'mlops_model_loaded{job="serving",instance="s-0:3000",model="iris"}': "0x10"},
@@ -134,6 +151,11 @@ def platform_cases() -> list[Case]:
             "a loaded model stays quiet",
             {'mlops_model_loaded{job="serving",instance="s-0:3000",model="iris"}': "1x10"},
         ).at("8m", A.SERVING_MODEL_NOT_LOADED),
+    ]
+
+
+def confidence_cases() -> list[Case]:
+    return [
         Case(
             "a mean confidence of 0.5 fires the low-confidence alert",
             {CONF % "sum": counter([(50, 70)]), CONF % "count": counter([(100, 70)])},
@@ -156,6 +178,11 @@ def platform_cases() -> list[Case]:
             "no traffic is not low confidence",
             {CONF % "sum": "0x70", CONF % "count": "0x70"},
         ).at("65m", A.SERVING_LOW_CONFIDENCE),
+    ]
+
+
+def accuracy_cases() -> list[Case]:
+    return [
         Case(
             "40% wrong answers on hundreds of labels fire the accuracy alert after 15m",
             {LAB % "true": counter([(3, 90)]), LAB % "false": counter([(2, 90)]), INFO: "1x90"},
@@ -185,6 +212,11 @@ def platform_cases() -> list[Case]:
             "a bad version no longer served (rolled back) stays quiet",
             {LAB % "true": counter([(3, 90)]), LAB % "false": counter([(2, 90)]), INFO: "0x90"},
         ).at("80m", A.SERVING_LOW_ACCURACY),
+    ]
+
+
+def drift_cases() -> list[Case]:
+    return [
         Case(
             "a PSI of 0.35 for 30m fires the drift alert",
             {
@@ -209,6 +241,11 @@ def platform_cases() -> list[Case]:
                 'mlops_feature_drift_psi{job="serving",instance="s:3000",model="iris",feature="petal_length"}': "0.05x40"
             },
         ).at("35m", A.SERVING_FEATURE_DRIFT),
+    ]
+
+
+def model_stale_cases() -> list[Case]:
+    return [
         Case(
             # time() starts at 0 in promtool: a success at -700000s is 8 days old.
             "a model last trained 8 days ago is stale",
@@ -231,6 +268,11 @@ def platform_cases() -> list[Case]:
                 'mlops_training_last_success_timestamp_seconds{job="training",instance="",model="iris"}': "-86400x20"
             },
         ).at("15m", A.TRAINING_MODEL_STALE),
+    ]
+
+
+def training_run_cases() -> list[Case]:
+    return [
         Case(
             "a failed training run fires at once",
             {'mlops_training_last_run_success{job="training",instance="",model="iris"}': "0x5"},
@@ -249,6 +291,11 @@ def platform_cases() -> list[Case]:
             "a successful training run stays quiet",
             {'mlops_training_last_run_success{job="training",instance="",model="iris"}': "1x5"},
         ).at("1m", A.TRAINING_JOB_FAILED),
+    ]
+
+
+def pushgateway_cases() -> list[Case]:
+    return [
         Case(
             "a batch job silent for over 2 days is stale",
             {'push_time_seconds{job="drift",instance=""}': "-200000x20"},
@@ -271,6 +318,11 @@ def platform_cases() -> list[Case]:
             "a deployment event weeks old is not a stale job: alias moves are not scheduled",
             {'push_time_seconds{job="deployment",instance=""}': "-2000000x20"},
         ).at("15m", A.PUSHGATEWAY_JOB_STALE),
+    ]
+
+
+def rule_failure_cases() -> list[Case]:
+    return [
         Case(
             "rule evaluations failing for 15m fire",
             {
@@ -300,6 +352,11 @@ def platform_cases() -> list[Case]:
                 'prometheus_rule_evaluation_failures_total{job="prometheus",instance="p:9090",rule_group="g"}': "3x30"
             },
         ).at("25m", A.PROMETHEUS_RULE_FAILURES),
+    ]
+
+
+def notification_cases() -> list[Case]:
+    return [
         Case(
             "10% failed Slack notifications fire",
             {
@@ -335,9 +392,42 @@ def platform_cases() -> list[Case]:
                 ),
             },
         ).at("12m", A.ALERTMANAGER_NOTIFICATIONS_FAILING),
+    ]
+
+
+def watchdog_cases() -> list[Case]:
+    return [
         Case("the watchdog fires from the first evaluation, with no series at all", {})
         .at("1m", A.WATCHDOG, WATCHDOG_FIRED)
         .at("3d", A.WATCHDOG, WATCHDOG_FIRED),
+    ]
+
+
+# Case builders by alert group, as infra.alerts defines the groups.
+SERVING_CASES = (
+    error_ratio_cases,
+    latency_cases,
+    model_loaded_cases,
+    confidence_cases,
+    accuracy_cases,
+    drift_cases,
+)
+TRAINING_CASES = (
+    model_stale_cases,
+    training_run_cases,
+)
+MONITORING_CASES = (
+    target_down_cases,
+    pushgateway_cases,
+    rule_failure_cases,
+    notification_cases,
+    watchdog_cases,
+)
+
+
+def platform_cases() -> list[Case]:
+    return [
+        case for build in (*MONITORING_CASES, *SERVING_CASES, *TRAINING_CASES) for case in build()
     ]
 
 
@@ -387,3 +477,29 @@ def test_a_wrong_expectation_fails_promtool(
     assert result.returncode != 0
     assert "alertname: PlatformTargetDown" in result.stdout + result.stderr
     assert "got:" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("builders", "groups"),
+    [
+        (SERVING_CASES, {alert_groups.serving.GROUP}),
+        (TRAINING_CASES, {alert_groups.training.GROUP}),
+        (
+            MONITORING_CASES,
+            {
+                alert_groups.platform.GROUP,
+                alert_groups.platform.PUSHGATEWAY_GROUP,
+                alert_groups.platform.PROMETHEUS_GROUP,
+                alert_groups.platform.ALERTMANAGER_GROUP,
+            },
+        ),
+    ],
+    ids=["serving", "training", "monitoring"],
+)
+def test_case_builders_follow_the_alert_groups(
+    builders: tuple[Callable[[], list[Case]], ...], groups: set[str]
+) -> None:
+    alerts = alert_groups.by_name(SPEC)
+    named = {a for build in builders for case in build() for _, a, _ in case.expect}
+    assert named
+    assert {alerts[name].group for name in named} == groups

@@ -2,10 +2,11 @@
 
 An alert's `runbook_url` is rendered from the stack's `runbookUrlPattern`; the
 file it names must be `docs/runbooks/<alert>.md` in this repository. The
-alerts come from three places: the platform rules (Prometheus), the SLO rules
-(Prometheus, one page and one ticket alert per SLO of every stack) and the log
-alerts Grafana evaluates on Loki (and, for Grafana Cloud stacks, the SLO app's
-alerts, annotated the same way). A runbook's PromQL is pasted into Grafana at
+alerts are the stacks' resolved alerts (`infra.alerts`): platform rules, SLO
+burn-rate alerts (one page and one ticket per SLO of every stack) and the log
+alerts Grafana evaluates on Loki; the links are checked where each is rendered
+(the Prometheus rule files, Grafana's log rules and, for Grafana Cloud stacks,
+the SLO app's alerts). A runbook's PromQL is pasted into Grafana at
 3 a.m., so it must parse and name only metrics something exports or records.
 """
 
@@ -24,8 +25,9 @@ import yaml
 
 from dashboards import BUILDERS, build_all, logs_traces, to_json
 from dashboards.known_metrics import KNOWN_METRICS
+from infra import alerts
 from infra import conventions as cv
-from infra.components.grafana import error_log_query, log_alert_rules, slo_resource_args
+from infra.components.grafana import log_alert_rules, slo_resource_args
 from infra.config import ROOT
 from infra.endpoints import for_spec
 from infra.render.alertmanager import alertmanager_config
@@ -160,10 +162,14 @@ def _links() -> tuple[Link, ...]:
     return tuple(link for stack in STACKS for link in (*_rule_links(stack), *_grafana_links(stack)))
 
 
+@cache
+def _resolved(stack: str) -> tuple[alerts.ResolvedAlert, ...]:
+    return tuple(alerts.resolve(_spec(stack)))
+
+
 def _alert_names() -> frozenset[str]:
     """Every alert the platform can raise in any shipped stack, whether or not it is disabled."""
-    slo_alerts = {name for stack in STACKS for slo in _spec(stack).slos for name in slo.alert_names}
-    return frozenset({a.value for a in cv.Alert} | {a.value for a in cv.LogAlert} | slo_alerts)
+    return frozenset(alert.name for stack in STACKS for alert in _resolved(stack))
 
 
 ALERTS = tuple(sorted(_alert_names()))
@@ -273,6 +279,20 @@ def test_every_alert_a_stack_renders_is_one_the_platform_defines() -> None:
     assert {link.alert for link in _links()} <= _alert_names()
 
 
+def test_the_resolved_alerts_are_every_named_alert_and_every_slos_page_and_ticket() -> None:
+    slo_alerts = {name for stack in STACKS for slo in _spec(stack).slos for name in slo.alert_names}
+    named = {a.value for a in cv.Alert} | {a.value for a in cv.LogAlert} | slo_alerts
+    assert _alert_names() == named
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_resolved_alert_links_the_runbook_named_after_it(stack: str) -> None:
+    prefix = _spec(stack).runbook_url_pattern.partition("{alert}")[0]
+    for alert in _resolved(stack):
+        assert alert.runbook_url == f"{prefix}{alert.name}.md"
+        assert alert.annotations["runbook_url"] == alert.runbook_url
+
+
 def test_every_alert_the_platform_can_raise_has_a_runbook() -> None:
     missing = sorted(a for a in _alert_names() if not _runbook(a).is_file())
     assert not missing, f"write docs/runbooks/<alert>.md for: {', '.join(missing)}"
@@ -330,11 +350,13 @@ def test_every_promql_query_parses_and_names_only_metrics_that_exist(alert: str)
 
 @pytest.mark.parametrize("alert", ALERTS)
 def test_the_runbook_queries_every_metric_its_alert_evaluates(alert: str) -> None:
-    rules = [rule for stack in STACKS for _, rule in _rules(stack) if rule.get("alert") == alert]
-    if not rules:  # a Grafana-managed log alert: its LogQL is checked below
+    resolved = [a for stack in STACKS for a in _resolved(stack) if a.name == alert]
+    if (
+        resolved[0].kind is alerts.Kind.LOG
+    ):  # a Grafana-managed log alert: its LogQL is checked below
         assert alert in {a.value for a in cv.LogAlert}
         return
-    evaluated = {name for rule in rules for name in selectors(rule["expr"])}
+    evaluated = {name for a in resolved for name in selectors(a.expr)}
     queried = {name for query in _promql(alert) for name in selectors(_substituted(query))}
     assert evaluated <= queried, f"{alert}: no query shows {sorted(evaluated - queried)}"
 
@@ -348,9 +370,12 @@ def test_every_logql_query_reads_the_serving_apis_log_stream(alert: str) -> None
     assert tools.logql_errors(queries) == {q: [] for q in queries}
 
 
-def test_the_log_alert_runbook_shows_the_query_grafana_evaluates() -> None:
-    for alert in cv.LogAlert:
-        assert error_log_query() in _logql(alert.value)
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_log_alert_runbook_shows_the_query_grafana_evaluates(stack: str) -> None:
+    logs = [a for a in _resolved(stack) if a.kind is alerts.Kind.LOG]
+    assert {a.name for a in logs} == {a.value for a in cv.LogAlert}
+    for alert in logs:
+        assert alert.expr in _logql(alert.name)
 
 
 @pytest.mark.parametrize("alert", ALERTS)

@@ -45,11 +45,13 @@ from pulumiverse_grafana import alerting, oss
 from pulumiverse_grafana import slo as grafana_slo
 
 import dashboards
-from dashboards import logs_traces
+from infra import alerts, queries
 from infra import conventions as cv
+from infra.alerts import Kind, ResolvedAlert
+from infra.alerts import logs as log_alerts
+from infra.alerts.model import SLOTH_SEVERITY_LABEL
 from infra.endpoints import Endpoints
 from infra.render.alertmanager import SLACK_TEXT, SLACK_TITLE
-from infra.render.rules import number
 from infra.render.slo import error_ratio_expr, slo_labels
 from infra.spec import (
     SLO,
@@ -62,6 +64,7 @@ from infra.spec import (
     SlackReceiver,
     WebhookReceiver,
 )
+from infra.units import duration_seconds
 
 T = TypeVar("T")
 C = cv.Component
@@ -105,16 +108,17 @@ LOG_TRACE_ID_REGEX: Final = rf'"{LOG_TRACE_ID_FIELD}":\s*"(\w+)"'
 TRACE_TO_LOG_TAGS: Final = ({"key": "service.name", "value": "service_name"},)
 TRACE_TO_LOG_SHIFT: Final = "5m"
 
-# Log-based alerts: Grafana-managed, because Prometheus cannot read Loki.
+# Log-based alerts (infra.alerts.logs): Grafana-managed, because Prometheus cannot read Loki.
 SERVING_ERROR_LOG_SPIKE: Final = cv.LogAlert.SERVING_ERROR_LOG_SPIKE.value
 LOG_ALERTS: Final = tuple(a.value for a in cv.LogAlert)
-LOG_RULE_GROUP: Final = "serving-logs"
+LOG_RULE_GROUP: Final = log_alerts.GROUP
 LOG_RULE_INTERVAL_SECONDS: Final = 60
-ERROR_LOG_WINDOW: Final = "5m"
-ERROR_LOG_WINDOW_SECONDS: Final = 300
-ERROR_LOG_SPIKE_LINES: Final = 10  # error or critical lines per window
-ERROR_LOG_SPIKE_FOR: Final = "2m"
 EXPR_DATASOURCE_UID: Final = "__expr__"
+# The Grafana SLO app's alert for each Sloth severity.
+SLO_BURNS: Final[Mapping[cv.Severity, str]] = {
+    cv.Severity.PAGE: "fastburn",
+    cv.Severity.TICKET: "slowburn",
+}
 
 # Grafana Cloud's hosted Prometheus: the SLO app reads the SLI from it and
 # writes its recording rules to it (the stack's own Prometheus has no ruler API
@@ -309,12 +313,9 @@ def contact_point_integrations(
     raise TypeError(f"unknown receiver kind: {receiver!r}")
 
 
-def error_log_query(window: str = ERROR_LOG_WINDOW) -> str:
-    """Error and critical log lines of the serving API over `window`, as one number."""
-    return (
-        f'sum(count_over_time({logs_traces.STREAM} | json | __error__="" '
-        f'| level=~"{logs_traces.ERROR_LEVELS}" [{window}]))'
-    )
+def error_log_query(window: str = log_alerts.WINDOW) -> str:
+    """Error and critical log lines of the serving API over `window` (the log alert's by default)."""
+    return queries.error_log_query(window)
 
 
 def _expression(ref_id: str, model: Mapping[str, Any]) -> dict[str, Any]:
@@ -330,67 +331,52 @@ def _expression(ref_id: str, model: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def log_alert_rules(spec: PlatformSpec) -> list[dict[str, Any]]:
-    """The Grafana-managed log alerts (RuleGroup `rules`, provider names), overrides applied.
+    """The Grafana-managed log alerts (RuleGroup `rules`, provider names), overrides applied."""
+    return [
+        _log_rule(alert)
+        for alert in alerts.resolve(spec)
+        if alert.kind is Kind.LOG and alert.enabled
+    ]
 
-    Each rule: A is the Loki query over the window before evaluation, B reduces
-    it to its last value, C is the threshold and the rule's condition.
-    """
-    override = spec.alert_override(SERVING_ERROR_LOG_SPIKE)
-    if override.disabled:
-        return []
+
+def _log_rule(alert: ResolvedAlert) -> dict[str, Any]:
+    return {
+        "name": alert.name,
+        "condition": "C",
+        "for_": alert.for_,
+        "no_data_state": "OK",  # no error line at all is the healthy case
+        "exec_err_state": "Error",
+        "labels": dict(alert.labels),
+        "annotations": alert.annotations,
+        "datas": _log_datas(alert),
+    }
+
+
+def _log_datas(alert: ResolvedAlert) -> list[dict[str, Any]]:
+    """A is the Loki query over the window before evaluation, B reduces it to its last value,
+    C is the threshold and the rule's condition."""
+    assert alert.window is not None
     loki_uid = cv.DATASOURCE_UID["loki"]
     query = {
         "refId": "A",
         "datasource": {"type": DATASOURCE_TYPES["loki"], "uid": loki_uid},
         "editorMode": "code",
-        "expr": error_log_query(),
+        "expr": alert.expr,
         "queryType": "instant",
         "intervalMs": 1000,
         "maxDataPoints": 43200,
     }
-    severity = override.severity or cv.Severity.WARNING
+    threshold = {"evaluator": {"type": "gt", "params": [alert.threshold]}}
     return [
         {
-            "name": SERVING_ERROR_LOG_SPIKE,
-            "condition": "C",
-            "for_": override.for_ or ERROR_LOG_SPIKE_FOR,
-            "no_data_state": "OK",  # no error line at all is the healthy case
-            "exec_err_state": "Error",
-            "labels": {cv.SEVERITY_LABEL: severity.value},
-            "annotations": {
-                "summary": "The serving API is writing many error logs.",
-                "description": (
-                    "The serving API wrote {{ $values.B.Value }} error or critical log lines "
-                    f"in the last {ERROR_LOG_WINDOW} (threshold {ERROR_LOG_SPIKE_LINES}). "
-                    f'Read them on the "Serving logs and traces" dashboard ({logs_traces.UID}); '
-                    "each line links to its trace."
-                ),
-                "runbook_url": spec.runbook_url(SERVING_ERROR_LOG_SPIKE),
-            },
-            "datas": [
-                {
-                    "ref_id": "A",
-                    "datasource_uid": loki_uid,
-                    "query_type": "instant",
-                    "relative_time_range": {"from_": ERROR_LOG_WINDOW_SECONDS, "to": 0},
-                    "model": encode(query),
-                },
-                _expression(
-                    "B",
-                    {"type": "reduce", "expression": "A", "reducer": "last", "settings": {}},
-                ),
-                _expression(
-                    "C",
-                    {
-                        "type": "threshold",
-                        "expression": "B",
-                        "conditions": [
-                            {"evaluator": {"type": "gt", "params": [ERROR_LOG_SPIKE_LINES]}}
-                        ],
-                    },
-                ),
-            ],
-        }
+            "ref_id": "A",
+            "datasource_uid": loki_uid,
+            "query_type": "instant",
+            "relative_time_range": {"from_": int(duration_seconds(alert.window)), "to": 0},
+            "model": encode(query),
+        },
+        _expression("B", {"type": "reduce", "expression": "A", "reducer": "last", "settings": {}}),
+        _expression("C", {"type": "threshold", "expression": "B", "conditions": [threshold]}),
     ]
 
 
@@ -403,35 +389,32 @@ def slo_sli_query(slo: SLO) -> str:
     return f"1 - (\n{error_ratio_expr(slo, '$__rate_interval')}\n)"
 
 
+def _slo_alerting(alert: ResolvedAlert) -> dict[str, Any]:
+    """One burn-rate alert of the Grafana SLO app, labelled and annotated like the Sloth rule."""
+    assert alert.burn is not None
+    labels = {k: alert.labels[k] for k in (cv.SEVERITY_LABEL, SLOTH_SEVERITY_LABEL)}
+    return {
+        "labels": _pairs(labels),
+        "annotations": _pairs(
+            {
+                "name": alert.name,
+                "summary": alert.summary,
+                # The app computes its own burn rates: only the promise applies.
+                "description": f"{alert.burn.promise}.",
+                "runbook_url": alert.runbook_url,
+            }
+        ),
+    }
+
+
 def slo_resource_args(spec: PlatformSpec, slo: SLO) -> dict[str, Any]:
     """A spec SLO as `slo.SLO` arguments (provider names), with page and ticket alerting."""
     objective = Decimal(str(slo.objective)) / 100
     labels = slo_labels(slo) | dict(slo.labels)
     alerting_args: dict[str, Any] = {"labels": _pairs(labels)}
-    for burn, name, severity in (
-        ("fastburn", slo.alert_names[0], cv.Severity.PAGE),
-        ("slowburn", slo.alert_names[1], cv.Severity.TICKET),
-    ):
-        override = spec.alert_override(name)
-        if override.disabled:
-            continue
-        alerting_args[burn] = {
-            "labels": _pairs(
-                {
-                    cv.SEVERITY_LABEL: (override.severity or severity).value,
-                    "sloth_severity": severity.value,
-                }
-            ),
-            "annotations": _pairs(
-                {
-                    "name": name,
-                    "summary": f"SLO {slo.name} is burning its error budget too fast.",
-                    "description": f"{slo.description} Objective {number(Decimal(str(slo.objective)))}% "
-                    f"over {slo.period}.",
-                    "runbook_url": spec.runbook_url(name),
-                }
-            ),
-        }
+    for alert in alerts.resolve(spec):
+        if alert.burn is not None and alert.burn.slo.name == slo.name and alert.enabled:
+            alerting_args[SLO_BURNS[alert.burn.severity]] = _slo_alerting(alert)
     return {
         "name": slo.name,
         "description": slo.description,
