@@ -61,6 +61,10 @@ PART_OF: Final = "mlops-observability"
 # Label names on metrics and alerts.
 MODEL_LABEL: Final = "model"
 SEVERITY_LABEL: Final = "severity"
+# What every alert tells its reader (infra.alerts.model writes them, the policy pack asks for them).
+SUMMARY_ANNOTATION: Final = "summary"
+DESCRIPTION_ANNOTATION: Final = "description"
+RUNBOOK_ANNOTATION: Final = "runbook_url"
 
 
 class Severity(StrEnum):

@@ -78,9 +78,9 @@ class ResolvedAlert:
     @property
     def annotations(self) -> dict[str, str]:
         return {
-            "summary": self.summary,
-            "description": self.description,
-            "runbook_url": self.runbook_url,
+            cv.SUMMARY_ANNOTATION: self.summary,
+            cv.DESCRIPTION_ANNOTATION: self.description,
+            cv.RUNBOOK_ANNOTATION: self.runbook_url,
         }
 
 

@@ -398,10 +398,8 @@ def _slo_alerting(alert: ResolvedAlert) -> dict[str, Any]:
         "annotations": _pairs(
             {
                 "name": alert.name,
-                "summary": alert.summary,
                 # The app computes its own burn rates: only the promise applies.
-                "description": f"{alert.burn.promise}.",
-                "runbook_url": alert.runbook_url,
+                **alert.annotations | {cv.DESCRIPTION_ANNOTATION: f"{alert.burn.promise}."},
             }
         ),
     }

@@ -37,13 +37,13 @@ def judge_alert(where: str, name: str, rule: Mapping[str, Any], severities: list
             if severity is not None
             else "a severity label"
         )
-    for key in ("summary", "description"):
+    for key in (cv.SUMMARY_ANNOTATION, cv.DESCRIPTION_ANNOTATION):
         value = annotations.get(key)
         if not isinstance(value, str) or not value.strip():
             missing.append(f"a {key} annotation")
-    runbook = annotations.get("runbook_url")
+    runbook = annotations.get(cv.RUNBOOK_ANNOTATION)
     if not isinstance(runbook, str) or not URL.match(runbook):
-        missing.append("a runbook_url annotation that is an http(s) URL")
+        missing.append(f"a {cv.RUNBOOK_ANNOTATION} annotation that is an http(s) URL")
     if not missing:
         return []
     return [
@@ -83,7 +83,7 @@ POLICY = ResourcePolicy(
         "severities": {
             "type": "array",
             "items": {"type": "string"},
-            "default": [s.value for s in cv.Severity],
+            "default": [s.value for s in (*cv.PLATFORM_SEVERITIES, *cv.SLO_SEVERITIES)],
             "description": "Allowed values of an alert's severity label.",
         }
     },

@@ -64,7 +64,7 @@ POLICY = ResourcePolicy(
         "requiredSeverities": {
             "type": "array",
             "items": {"type": "string"},
-            "default": [cv.Severity.PAGE.value, cv.Severity.TICKET.value],
+            "default": [s.value for s in cv.SLO_SEVERITIES],
             "description": "Severities every SLO needs an alert of.",
         }
     },
