@@ -38,8 +38,8 @@ def python_files(include_tests: bool) -> list[str]:
     return [p for p in listed if include_tests or not p.startswith("tests/")]
 
 
-def functions(path: str) -> list[Function]:
-    tree = ast.parse((ROOT / path).read_text(), filename=path)
+def functions(path: str, root: Path = ROOT) -> list[Function]:
+    tree = ast.parse((root / path).read_text(), filename=path)
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):

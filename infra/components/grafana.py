@@ -223,13 +223,7 @@ def _policy(
         out["matchers"] = [parse_matcher(m) for m in route.matchers]
     if depth == 0 or route.group_by is not None:
         out["group_bies"] = list(route.group_by or ())
-    for key, value in (
-        ("group_wait", route.group_wait),
-        ("group_interval", route.group_interval),
-        ("repeat_interval", route.repeat_interval),
-    ):
-        if value:
-            out[key] = value
+    out |= route.timings()
     if depth > 0:
         out["continue_"] = route.continue_
         if receiver in discard:

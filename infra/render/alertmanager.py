@@ -46,13 +46,7 @@ def _route(route: Route) -> dict[str, Any]:
         out["matchers"] = list(route.matchers)
     if route.group_by is not None:
         out["group_by"] = list(route.group_by)
-    for key, value in (
-        ("group_wait", route.group_wait),
-        ("group_interval", route.group_interval),
-        ("repeat_interval", route.repeat_interval),
-    ):
-        if value:
-            out[key] = value
+    out |= route.timings()
     if route.continue_:
         out["continue"] = True
     if route.routes:

@@ -128,6 +128,16 @@ class Route(Spec):
     )
     routes: tuple[Route, ...] = Field(default=(), description="Child routes, tried in order.")
 
+    def timings(self) -> dict[str, str]:
+        """The waits this route sets (unset ones are inherited), keyed as Alertmanager and
+        Grafana's notification policy both name them."""
+        waits = {
+            "group_wait": self.group_wait,
+            "group_interval": self.group_interval,
+            "repeat_interval": self.repeat_interval,
+        }
+        return {key: value for key, value in waits.items() if value}
+
     def walk(self, path: str = "route") -> Iterator[tuple[str, Route]]:
         yield path, self
         for i, child in enumerate(self.routes):
