@@ -36,6 +36,8 @@ from tests.policies.test_bad_stacks import BAD_STACKS
 from tests.test_spec import INVALID
 
 README = ROOT / "README.md"
+# The README's continuation: what each test tier proves, with its figures.
+DOCS = (ROOT / "docs" / "testing.md",)
 NUMBER_WORDS = dict(
     zip(
         ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
@@ -47,8 +49,10 @@ NUMBER_WORDS = dict(
 
 @cache
 def _text() -> str:
-    """The README with each line break a space, so a figure's words may wrap anywhere."""
-    return re.sub(r"\s+", " ", README.read_text(encoding="utf-8"))
+    """The README and its continuation in docs/, each line break a space, so a figure's words
+    may wrap anywhere."""
+    pages = (README, *DOCS)
+    return re.sub(r"\s+", " ", " ".join(page.read_text(encoding="utf-8") for page in pages))
 
 
 def _figures(pattern: str) -> tuple[str, ...]:
