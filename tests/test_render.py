@@ -70,8 +70,9 @@ def test_render_command_refuses_a_bad_stack_before_writing_anything(
     assert "mlops:prometheus.retentionTime: 'forever' is not a duration" in capsys.readouterr().err
 
 
-def test_renderers_import_no_pulumi() -> None:
-    code = "import sys, infra.render, infra.render.__main__; print(sorted(m for m in sys.modules if m.startswith('pulumi')))"
+def test_renderers_and_the_model_they_read_import_no_pulumi() -> None:
+    pure = "infra.render, infra.render.__main__, infra.alerts, infra.queries, infra.layout"
+    code = f"import sys, {pure}; print(sorted(m for m in sys.modules if m.startswith('pulumi')))"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
