@@ -140,6 +140,7 @@ def test_a_total_outage_pages_on_the_availability_slo_and_its_rules_agree_with_t
 ) -> None:
     page = "ServingAvailabilityErrorBudgetBurnPage"
     before = _counters(live)
+    answered_before = _answered(live)
     onset = time.time()
     for model in h.MODELS:
         set_fault(live.control[model], "error")
@@ -185,8 +186,13 @@ def test_a_total_outage_pages_on_the_availability_slo_and_its_rules_agree_with_t
         expected = frozen[0] / frozen[1]
         print(f"slo:sli_error:ratio_rate5m {ratio_5m:.4f}, from the counters {expected:.4f}")
         assert ratio_5m == pytest.approx(expected, rel=0.03)
-        outage = (frozen[0] - before[0]) / (frozen[1] - before[1])
-        assert outage > 0.9  # the outage was total: what the service itself counted
+        # The outage was total, as the service itself counted: every request the fault could
+        # reach failed (the driver's 5% of bad inputs still get their 4xx, so the 5xx share
+        # of all requests is ~0.95, less with few requests); only one already in flight when
+        # the fault was set may have been answered.
+        assert frozen[0] - before[0] > 0
+        answered = _answered(live) - answered_before
+        assert answered <= 2 + 0.01 * (frozen[1] - before[1]), (answered, frozen, before)
     finally:
         for model in h.MODELS:
             set_fault(live.control[model], None)
@@ -246,6 +252,18 @@ def _counters(live: h.Live) -> tuple[float, float]:
             )
         total += h.metric_value(url, "bentoml_service_request_total", {"endpoint": "/predict"})
     return errors, total
+
+
+def _answered(live: h.Live) -> float:
+    """/predict requests answered with a 200, summed over every replica's own /metrics."""
+    return sum(
+        h.metric_value(
+            f"{live.endpoints.serving[model].url()}/metrics",
+            "bentoml_service_request_total",
+            {"endpoint": "/predict", "http_response_code": "200"},
+        )
+        for model in h.MODELS
+    )
 
 
 def test_each_fault_raises_its_own_alert_in_time_and_resolves(live: h.Live) -> None:
