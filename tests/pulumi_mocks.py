@@ -75,8 +75,11 @@ class Mocks(pulumi.runtime.Mocks):
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = "generated-" + hashlib.sha256(args.name.encode()).hexdigest()[:24]
         if args.typ in {"docker:index/image:Image", "docker:index/remoteImage:RemoteImage"}:
-            digest = "sha256:" + hashlib.sha256(args.name.encode()).hexdigest()
-            outputs["repoDigest"] = f"{inputs.get('imageName', inputs.get('name'))}@{digest}"
+            image = str(inputs.get("imageName", inputs.get("name")))
+            # Docker reports an image pulled by digest under that digest, others under a new one.
+            repository, _, pinned = image.partition("@")
+            digest = pinned or "sha256:" + hashlib.sha256(args.name.encode()).hexdigest()
+            outputs["repoDigest"] = f"{repository}@{digest}"
             outputs["imageId"] = digest
         if args.typ.startswith("kubernetes:"):
             metadata = dict(inputs.get("metadata") or {})

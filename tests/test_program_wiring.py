@@ -173,7 +173,7 @@ def _pod_discovery_matches(program: Program, job: Mapping[str, Any]) -> list[str
     return matched
 
 
-@pytest.mark.parametrize("job", ["serving", "mlflow", "pushgateway", "alertmanager", "loki"])
+@pytest.mark.parametrize("job", [c.value for c in cv.Component])
 def test_prometheus_scrapes_each_component_where_it_really_listens(
     program: Program, job: str
 ) -> None:

@@ -417,6 +417,7 @@ def test_the_index_lists_every_runbook_once_with_a_working_link() -> None:
 def test_the_index_gives_the_severity_each_stack_renders() -> None:
     rows = _index_rows()
     for link in _links():
+        assert link.alert in rows, f"{INDEX} has no row for {link.alert}: add one"
         assert link.severity in rows[link.alert]["severity"], (link, rows[link.alert])
 
 
