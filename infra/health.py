@@ -25,15 +25,19 @@ from typing import Any
 import httpx
 
 from infra import conventions as cv
+from infra import layout
 
 EXIT_OK, EXIT_UNHEALTHY, EXIT_USAGE = 0, 1, 2
 WATCHDOG = cv.Alert.WATCHDOG.value
-HEALTH_PATHS = {
-    "prometheus": "/-/ready",
-    "alertmanager": "/-/ready",
-    "pushgateway": "/-/ready",
-    "mlflow": "/health",
-    "grafana": "/api/health",
+HEALTH_PATHS = {  # what each component answers when it is ready (infra.layout)
+    c.value: layout.of(c).probes.ready
+    for c in (
+        cv.Component.PROMETHEUS,
+        cv.Component.ALERTMANAGER,
+        cv.Component.PUSHGATEWAY,
+        cv.Component.MLFLOW,
+        cv.Component.GRAFANA,
+    )
 }
 PAGING = {"critical", "page"}
 

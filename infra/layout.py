@@ -25,11 +25,21 @@ GRAFANA_USER: Final = 472
 
 
 @dataclass(frozen=True)
+class Probes:
+    """Where a component says it is ready to serve and still alive (HTTP GET paths)."""
+
+    ready: str
+    live: str
+    port: str = "http"  # the named port they answer on
+
+
+@dataclass(frozen=True)
 class Layout:
-    """One component's container: config file, data volume, secrets folder, ports, user."""
+    """One component's container: user, probes, config file, data volume, secrets folder, ports."""
 
     component: cv.Component
     user: int
+    probes: Probes
     config: str | None = None  # the rendered config file's path
     data_dir: str | None = None  # where the persistent volume is mounted
     secrets_dir: str | None = None  # where secret values are mounted as files
@@ -62,27 +72,55 @@ LAYOUT: Final[Mapping[cv.Component, Layout]] = {
     C.PROMETHEUS: Layout(
         C.PROMETHEUS,
         NOBODY,
+        Probes("/-/ready", "/-/healthy"),
         config="/etc/prometheus/prometheus.yml",
         data_dir="/prometheus",
         secrets_dir="/etc/prometheus/secrets",
     ),
-    C.PUSHGATEWAY: Layout(C.PUSHGATEWAY, NOBODY, data_dir="/data"),
+    C.PUSHGATEWAY: Layout(
+        C.PUSHGATEWAY, NOBODY, Probes("/-/ready", "/-/healthy"), data_dir="/data"
+    ),
     C.ALERTMANAGER: Layout(
         C.ALERTMANAGER,
         NOBODY,
+        Probes("/-/ready", "/-/healthy"),
         config="/etc/alertmanager/alertmanager.yml",
         data_dir="/alertmanager",
         secrets_dir="/etc/alertmanager/secrets",
     ),
-    C.OTEL_COLLECTOR: Layout(C.OTEL_COLLECTOR, APP_USER, config="/etc/otelcol-contrib/config.yaml"),
-    # Loki's data folder is the image's own.
-    C.LOKI: Layout(C.LOKI, APP_USER, config="/etc/loki/loki.yaml", data_dir="/loki"),
-    C.TEMPO: Layout(C.TEMPO, APP_USER, config="/etc/tempo/tempo.yaml", data_dir="/var/tempo"),
-    C.MLFLOW: Layout(C.MLFLOW, APP_USER, data_dir="/mlflow", secrets_dir="/etc/mlflow/secrets"),
-    C.SERVING: Layout(C.SERVING, APP_USER),
+    C.OTEL_COLLECTOR: Layout(
+        C.OTEL_COLLECTOR,
+        APP_USER,
+        Probes("/", "/", port="health"),
+        config="/etc/otelcol-contrib/config.yaml",
+    ),
+    # Loki's data folder is the image's own; its /ready flaps while the ring settles.
+    C.LOKI: Layout(
+        C.LOKI,
+        APP_USER,
+        Probes("/ready", "/metrics"),
+        config="/etc/loki/loki.yaml",
+        data_dir="/loki",
+    ),
+    C.TEMPO: Layout(
+        C.TEMPO,
+        APP_USER,
+        Probes("/ready", "/metrics"),
+        config="/etc/tempo/tempo.yaml",
+        data_dir="/var/tempo",
+    ),
+    C.MLFLOW: Layout(
+        C.MLFLOW,
+        APP_USER,
+        Probes("/health", "/health"),
+        data_dir="/mlflow",
+        secrets_dir="/etc/mlflow/secrets",
+    ),
+    C.SERVING: Layout(C.SERVING, APP_USER, Probes("/readyz", "/livez")),
     C.GRAFANA: Layout(
         C.GRAFANA,
         GRAFANA_USER,
+        Probes("/api/health", "/api/health"),
         data_dir="/var/lib/grafana",
         secrets_dir="/etc/grafana/secrets",
     ),

@@ -65,33 +65,25 @@ class Inputs:
 
 
 @dataclass(frozen=True)
-class Checks:
-    """How a component says it is ready and alive, and the health command docker runs
-    (None when the image has no shell or client to run one)."""
+class DockerHealth:
+    """The health command docker runs in a component's container, on its readiness path
+    (`infra.layout` probes) unless `path` says otherwise; no command when the image has no
+    shell or client to run one."""
 
-    ready: str
-    live: str
-    port: str = "http"
     command: Callable[[int, str], tuple[str, ...]] | None = wget
-    command_path: str | None = None  # the readiness path unless set
+    path: str | None = None
 
-    def health_command(self, ports: Mapping[str, int]) -> tuple[str, ...] | None:
+    def of(self, probes: layout.Probes, ports: Mapping[str, int]) -> tuple[str, ...] | None:
         if self.command is None:
             return None
-        return self.command(ports[self.port], self.command_path or self.ready)
+        return self.command(ports[probes.port], self.path or probes.ready)
 
 
-CHECKS: dict[C, Checks] = {
-    C.PROMETHEUS: Checks("/-/ready", "/-/healthy"),
-    C.PUSHGATEWAY: Checks("/-/ready", "/-/healthy"),
-    C.ALERTMANAGER: Checks("/-/ready", "/-/healthy"),
+DOCKER_HEALTH: dict[C, DockerHealth] = {
     # The contrib image is FROM scratch: no shell or client to run a health command.
-    C.OTEL_COLLECTOR: Checks("/", "/", port="health", command=None),
-    C.LOKI: Checks("/ready", "/metrics"),  # /ready flaps while the ring settles
-    C.TEMPO: Checks("/ready", "/metrics"),
-    C.MLFLOW: Checks("/health", "/health", command=python_get),
-    C.SERVING: Checks("/readyz", "/livez", command=python_get, command_path="/livez"),
-    C.GRAFANA: Checks("/api/health", "/api/health"),
+    C.OTEL_COLLECTOR: DockerHealth(command=None),
+    C.MLFLOW: DockerHealth(command=python_get),
+    C.SERVING: DockerHealth(command=python_get, path="/livez"),
 }
 
 
@@ -105,19 +97,19 @@ def _base(
     """A component's workload as its layout and checks make it: name, ports, user, probes,
     its data volume when it keeps data, its http port published. Plans change what differs."""
     home = layout.of(component)
-    checks = CHECKS[component]
+    probes = home.probes
     return Workload(
         component=component,
         name=resource_name(i.spec, component.value),
         image=image,
         ports=home.ports,
         resources=resources,
-        readiness=HttpCheck(checks.port, checks.ready),
-        liveness=HttpCheck(checks.port, checks.live),
+        readiness=HttpCheck(probes.port, probes.ready),
+        liveness=HttpCheck(probes.port, probes.live),
         user=home.user,
         data_path=home.data_dir if storage_size else None,
         storage_size=storage_size,
-        health_command=checks.health_command(home.ports),
+        health_command=DOCKER_HEALTH.get(component, DockerHealth()).of(probes, home.ports),
         publish={"http": home.ports["http"]} if "http" in home.ports else {},
     )
 
