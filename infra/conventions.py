@@ -9,6 +9,7 @@ drift apart.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
@@ -23,6 +24,11 @@ class Component(StrEnum):
     LOKI = "loki"
     TEMPO = "tempo"
     GRAFANA = "grafana"
+    # Saturation collectors: what the machines under the platform are doing.
+    NODE_EXPORTER = "node-exporter"
+    CADVISOR = "cadvisor"
+    KUBE_STATE_METRICS = "kube-state-metrics"
+    DCGM_EXPORTER = "dcgm-exporter"
 
 
 # Named ports of each component; "http" is the one Prometheus scrapes unless
@@ -42,12 +48,65 @@ PORTS: Final[dict[Component, dict[str, int]]] = {
     Component.LOKI: {"http": 3100, "grpc": 9095},
     Component.TEMPO: {"http": 3200, "otlp-grpc": 4317, "grpc": 9095},
     Component.GRAFANA: {"http": 3000},
+    Component.NODE_EXPORTER: {"http": 9100},
+    Component.CADVISOR: {"http": 8080},
+    Component.KUBE_STATE_METRICS: {"http": 8080, "telemetry": 8081},
+    Component.DCGM_EXPORTER: {"http": 9400},
 }
 SCRAPE_PORT: Final[dict[Component, str]] = dict.fromkeys(Component, "http") | {
     Component.OTEL_COLLECTOR: "metrics",
 }
 # Scrape job names are the component names; rules select on them.
 JOB: Final[dict[Component, str]] = {c: c.value for c in Component}
+# The kubelet, scraped through the API server's node proxy (Kubernetes only): its own
+# /metrics (volume stats) and /metrics/resource (node CPU and memory). Its /metrics/cadvisor
+# is scraped as job `cadvisor`, the job docker's cAdvisor container has, so one query reads
+# container figures on both targets.
+KUBELET_JOB: Final = "kubelet"
+KUBELET_RESOURCE_JOB: Final = "kubelet-resource"
+# The label every saturation series carries: the platform component it is about, derived at
+# scrape time from the container, pod, workload or volume name.
+COMPONENT_LABEL: Final = "component"
+
+
+@dataclass(frozen=True)
+class HostAccess:
+    """What one collector may reach on its host, and nothing more: read-only host paths (host
+    path -> path in the container), the host's PID and network namespaces, GPU devices."""
+
+    paths: tuple[tuple[str, str], ...] = ()
+    pid: bool = False
+    network: bool = False
+    gpus: bool = False
+
+
+# The one exception to "no host access": the collectors whose purpose is to read the host.
+# The workload plans mount exactly these, the Kubernetes target runs them in their own
+# namespace at the `privileged` Pod Security level, and the policy pack allows exactly
+# these to exactly these components (by label and image) and refuses host access elsewhere.
+HOST_ACCESS: Final[dict[Component, HostAccess]] = {
+    # node-exporter's documented deployment: host PID and network, the root filesystem
+    # read-only at /host/root, /proc and /sys at /host/proc and /host/sys.
+    Component.NODE_EXPORTER: HostAccess(
+        paths=(("/proc", "/host/proc"), ("/sys", "/host/sys"), ("/", "/host/root")),
+        pid=True,
+        network=True,
+    ),
+    # cAdvisor's documented docker mounts, all read-only.
+    Component.CADVISOR: HostAccess(
+        paths=(
+            ("/", "/rootfs"),
+            ("/var/run", "/var/run"),
+            ("/sys", "/sys"),
+            ("/var/lib/docker", "/var/lib/docker"),
+            ("/dev/disk", "/dev/disk"),
+        ),
+    ),
+    # NVIDIA's DCGM exporter reads the GPUs through the driver, and nothing else of the host.
+    Component.DCGM_EXPORTER: HostAccess(gpus=True),
+}
+# The extended resource a served model requests GPUs by.
+GPU_RESOURCE: Final = "nvidia.com/gpu"
 
 # Kubernetes recommended labels; the Prometheus pod discovery selects on them too.
 LABEL_NAME: Final = "app.kubernetes.io/name"
@@ -95,6 +154,20 @@ class Alert(StrEnum):
     PUSHGATEWAY_JOB_STALE = "PushgatewayJobStale"
     PROMETHEUS_RULE_FAILURES = "PrometheusRuleEvaluationFailures"
     ALERTMANAGER_NOTIFICATIONS_FAILING = "AlertmanagerNotificationsFailing"
+    # Saturation (the resource collectors); each carries the `component` label it concerns.
+    CONTAINER_MEMORY_NEAR_LIMIT = "PlatformContainerMemoryNearLimit"
+    CONTAINER_CPU_THROTTLED = "PlatformContainerCpuThrottled"
+    CONTAINER_RESTARTING = "PlatformContainerRestarting"
+    CONTAINER_CRASH_LOOPING = "PlatformContainerCrashLooping"
+    POD_NOT_READY = "PlatformPodNotReady"
+    REPLICAS_MISMATCH = "PlatformWorkloadReplicasMismatch"
+    VOLUME_FILLING_UP = "PlatformVolumeFillingUp"
+    PROMETHEUS_TSDB_NEAR_RETENTION_SIZE = "PrometheusTsdbNearRetentionSize"
+    NODE_FILESYSTEM_FILLING_UP = "NodeFilesystemFillingUp"
+    NODE_MEMORY_LOW = "NodeMemoryLow"
+    NODE_PRESSURE = "NodePressure"
+    SERVING_GPU_MEMORY_NEAR_FULL = "ServingGpuMemoryNearFull"
+    SERVING_GPU_SATURATED = "ServingGpuSaturated"
     # Always firing: its arrival at the heartbeat receiver says the alerting path works.
     WATCHDOG = "PlatformWatchdog"
 

@@ -80,3 +80,119 @@ def notification_failure_ratio(by: str, window: str) -> str:
 def error_log_query(window: str) -> str:
     """Error and critical log lines of the serving API over `window`, as one number."""
     return f"sum(count_over_time({ERROR_LINES} [{window}]))"
+
+
+# --- Saturation: the collectors' series. Every one carries `component` (cv.COMPONENT_LABEL),
+# set at scrape time (infra.render.prometheus), so a query reads the same on both targets.
+C = cv.Component
+CADVISOR: Final = f'job="{cv.JOB[C.CADVISOR]}",{cv.COMPONENT_LABEL}!=""'
+KUBE_STATE: Final = f'job="{cv.JOB[C.KUBE_STATE_METRICS]}"'
+KUBE_STATE_PLATFORM: Final = f'{KUBE_STATE},{cv.COMPONENT_LABEL}!=""'
+NODE: Final = f'job="{cv.JOB[C.NODE_EXPORTER]}"'
+KUBELET: Final = f'job="{cv.KUBELET_JOB}",{cv.COMPONENT_LABEL}!=""'
+KUBELET_RESOURCE: Final = f'job="{cv.KUBELET_RESOURCE_JOB}"'
+DCGM: Final = f'job="{cv.JOB[C.DCGM_EXPORTER]}"'
+# One running container on either target: its component and its pod (kubernetes) or
+# container name (docker); a label the target lacks is simply empty.
+CONTAINER_BY: Final = f"{cv.COMPONENT_LABEL}, pod, name"
+POD_BY: Final = f"{cv.COMPONENT_LABEL}, namespace, pod"
+# Real filesystems only: not the kernel's, not a container's overlay.
+NODE_FILESYSTEMS: Final = f'{NODE},fstype!~"tmpfs|overlay|squashfs|nsfs|ramfs",mountpoint!=""'
+
+
+def container_memory_ratio() -> str:
+    """Working set over memory limit, per container (containers without a limit left out)."""
+    return (
+        f"max by ({CONTAINER_BY}) (container_memory_working_set_bytes{{{CADVISOR}}})\n/\n"
+        f"max by ({CONTAINER_BY}) (container_spec_memory_limit_bytes{{{CADVISOR}}} > 0)"
+    )
+
+
+def cpu_throttled_ratio(window: str) -> str:
+    """Share of CFS periods in which a container was throttled at its CPU limit."""
+    return (
+        f"sum by ({CONTAINER_BY}) (rate(container_cpu_cfs_throttled_periods_total{{{CADVISOR}}}[{window}]))\n/\n"
+        f"sum by ({CONTAINER_BY}) (rate(container_cpu_cfs_periods_total{{{CADVISOR}}}[{window}]))"
+    )
+
+
+def container_restarts(window: str) -> str:
+    return (
+        f"sum by ({POD_BY}, container) "
+        f"(increase(kube_pod_container_status_restarts_total{{{KUBE_STATE_PLATFORM}}}[{window}]))"
+    )
+
+
+def crash_looping() -> str:
+    return (
+        f"max by ({POD_BY}, container) (kube_pod_container_status_waiting_reason"
+        f'{{{KUBE_STATE_PLATFORM},reason="CrashLoopBackOff"}})'
+    )
+
+
+def pod_not_ready() -> str:
+    return f'max by ({POD_BY}) (kube_pod_status_ready{{{KUBE_STATE_PLATFORM},condition="false"}})'
+
+
+def replicas_missing() -> str:
+    """Replicas a Deployment or StatefulSet wants and does not have available."""
+    return (
+        f"(kube_deployment_spec_replicas{{{KUBE_STATE_PLATFORM}}}"
+        f" - kube_deployment_status_replicas_available{{{KUBE_STATE_PLATFORM}}})\nor\n"
+        f"(kube_statefulset_replicas{{{KUBE_STATE_PLATFORM}}}"
+        f" - kube_statefulset_status_replicas_ready{{{KUBE_STATE_PLATFORM}}})"
+    )
+
+
+def fills_within(available: str, capacity: str, trend: str, within_seconds: int, free: str) -> str:
+    """A volume whose trend over `trend` runs out within `within_seconds`, and is already
+    below the `free` share (kube-prometheus' filling-up shape)."""
+    return (
+        f"(\n  {available} / {capacity} < {free}\n"
+        f"and\n  predict_linear({available}[{trend}], {within_seconds}) < 0\n)"
+    )
+
+
+def volume_available() -> tuple[str, str]:
+    """A PersistentVolumeClaim's available and capacity bytes, from the kubelet."""
+    return (
+        f"kubelet_volume_stats_available_bytes{{{KUBELET}}}",
+        f"kubelet_volume_stats_capacity_bytes{{{KUBELET}}}",
+    )
+
+
+def node_filesystem_available() -> tuple[str, str]:
+    return (
+        f"node_filesystem_avail_bytes{{{NODE_FILESYSTEMS}}}",
+        f"node_filesystem_size_bytes{{{NODE_FILESYSTEMS}}}",
+    )
+
+
+def tsdb_retention_ratio() -> str:
+    """Prometheus' blocks on disk over its retention size (the limit is 0 when unset)."""
+    return (
+        f"prometheus_tsdb_storage_blocks_bytes{{{PROMETHEUS}}}\n/\n"
+        f"(prometheus_tsdb_retention_limit_bytes{{{PROMETHEUS}}} > 0)"
+    )
+
+
+def node_memory_available_ratio() -> str:
+    return f"node_memory_MemAvailable_bytes{{{NODE}}}\n/\nnode_memory_MemTotal_bytes{{{NODE}}}"
+
+
+def node_pressure() -> str:
+    return (
+        f"kube_node_status_condition{{{KUBE_STATE},"
+        f'condition=~"MemoryPressure|DiskPressure|PIDPressure",status="true"}}'
+    )
+
+
+def gpu_memory_ratio() -> str:
+    """Framebuffer memory used over total, per GPU."""
+    used, free = f"DCGM_FI_DEV_FB_USED{{{DCGM}}}", f"DCGM_FI_DEV_FB_FREE{{{DCGM}}}"
+    return f"{used}\n/\n({used} + {free})"
+
+
+def gpu_utilization(window: str) -> str:
+    """Mean GPU utilisation over `window`, 0-1 (DCGM reports percent)."""
+    return f"avg_over_time(DCGM_FI_DEV_GPU_UTIL{{{DCGM}}}[{window}]) / 100"

@@ -20,6 +20,16 @@ PROFILE: dict[str, Any] = {
         "loki": {"repository": "grafana/loki", "tag": "3.5.1"},
         "tempo": {"repository": "grafana/tempo", "tag": "2.8.1"},
         "grafana": {"repository": "grafana/grafana", "tag": "12.0.2"},
+        "nodeExporter": {"repository": "prom/node-exporter", "tag": "v1.9.1"},
+        "cadvisor": {"repository": "gcr.io/cadvisor/cadvisor", "tag": "v0.52.1"},
+        "kubeStateMetrics": {
+            "repository": "registry.k8s.io/kube-state-metrics/kube-state-metrics",
+            "tag": "v2.16.0",
+        },
+        "dcgmExporter": {
+            "repository": "nvcr.io/nvidia/k8s/dcgm-exporter",
+            "tag": "4.2.3-4.1.3-ubuntu22.04",
+        },
     },
     "serving": {
         "models": [
@@ -88,6 +98,13 @@ PROFILE: dict[str, Any] = {
     "grafana": {
         "adminUser": "admin",
         "resources": resources("100m", "128Mi", "512Mi"),
+    },
+    "saturation": {
+        # Off unless a stack opts in: on kubernetes it is the one workload with host access.
+        "nodeExporter": {"enabled": False, "resources": resources("50m", "32Mi", "64Mi")},
+        "cadvisor": {"resources": resources("100m", "128Mi", "256Mi")},
+        "kubeStateMetrics": {"resources": resources("50m", "64Mi", "256Mi")},
+        "dcgmExporter": {"resources": resources("100m", "256Mi", "512Mi")},
     },
     "slos": [
         {

@@ -14,4 +14,6 @@ PROFILE: dict[str, Any] = {
     "tempo": {"retention": "72h"},
     "grafana": {"url": "http://127.0.0.1:3000"},
     "kubernetes": {"namespace": "mlops-dev"},
+    # Read-only containers on the developer's own machine: node and container figures.
+    "saturation": {"nodeExporter": {"enabled": True}},
 }

@@ -21,6 +21,8 @@ PROFILE: dict[str, Any] = {
     "tempo": {"retention": "168h", "storage": {"kind": "filesystem", "size": "20Gi"}},
     "grafana": {"url": "https://grafana.staging.mlops.internal"},
     "kubernetes": {"namespace": "mlops-staging"},
+    # Opted in: staging's cluster owners allow node-exporter's host access in its namespace.
+    "saturation": {"nodeExporter": {"enabled": True}},
     "images": {
         "serving": {"repository": "ghcr.io/mlops-observability/serving", "tag": "0.1.0"},
         "mlflowServer": {

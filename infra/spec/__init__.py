@@ -19,6 +19,7 @@ imported from here, so callers never depend on where a model is kept:
 - `secret_refs`: `SecretRef` and the refusal of secrets in plain text;
 - `components`: images, resources and the settings of each component;
 - `alerting`: receivers, routing, heartbeat, alert thresholds and overrides;
+- `saturation`: the resource collectors (node, container, Kubernetes objects, GPUs);
 - `slos`: service level objectives and their indicators;
 - `platform`: `PlatformSpec`, the deploy targets, and the checks across parts.
 """
@@ -59,6 +60,7 @@ from infra.spec.components import (
     Tempo,
 )
 from infra.spec.platform import ENVIRONMENTS, Docker, Kubernetes, PlatformSpec
+from infra.spec.saturation import Collector, Kubelet, NodeExporter, Saturation
 from infra.spec.secret_refs import SecretRef
 from infra.spec.slos import SLI, SLO, EventsSLI, LatencySLI
 
@@ -72,6 +74,7 @@ __all__ = [
     "Alertmanager",
     "ArtifactStore",
     "BackendStore",
+    "Collector",
     "DiscardReceiver",
     "Docker",
     "Duration",
@@ -82,6 +85,7 @@ __all__ = [
     "Image",
     "Images",
     "InhibitRule",
+    "Kubelet",
     "Kubernetes",
     "LabelName",
     "LatencySLI",
@@ -89,6 +93,7 @@ __all__ = [
     "MLflow",
     "Matcher",
     "Name",
+    "NodeExporter",
     "ObjectStorage",
     "OtelCollector",
     "PagerDutyReceiver",
@@ -101,6 +106,7 @@ __all__ = [
     "Resources",
     "Route",
     "S3Credentials",
+    "Saturation",
     "SecretRef",
     "ServedModel",
     "Serving",

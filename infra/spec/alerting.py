@@ -280,6 +280,69 @@ class AlertThresholds(Spec):
     pushgateway_job_max_age: Duration = Field(
         default="2d", description="PushgatewayJobStale fires when a job has not pushed for longer."
     )
+    container_memory_ratio: float = Field(
+        default=0.9,
+        gt=0,
+        lt=1,
+        description="PlatformContainerMemoryNearLimit fires above this working set / memory limit.",
+    )
+    cpu_throttled_ratio: float = Field(
+        default=0.25,
+        gt=0,
+        lt=1,
+        description="PlatformContainerCpuThrottled fires above this share of CPU periods "
+        "throttled over saturationWindow.",
+    )
+    saturation_window: Duration = Field(
+        default="15m",
+        description="Range CPU throttling, restarts and GPU utilisation are judged over.",
+    )
+    max_container_restarts: int = Field(
+        default=3,
+        ge=1,
+        description="PlatformContainerRestarting fires at this many restarts in saturationWindow.",
+    )
+    volume_full_within: Duration = Field(
+        default="24h",
+        description="PlatformVolumeFillingUp and NodeFilesystemFillingUp fire when the trend "
+        "over volumeTrendWindow fills the volume within this.",
+    )
+    volume_trend_window: Duration = Field(
+        default="6h", description="Range the filling trend of a volume is fitted over."
+    )
+    volume_free_ratio: float = Field(
+        default=0.4,
+        gt=0,
+        le=1,
+        description="A filling volume alerts only when its free share is below this (a "
+        "brief burst on a mostly empty volume does not).",
+    )
+    tsdb_retention_ratio: float = Field(
+        default=0.8,
+        gt=0,
+        lt=1,
+        description="PrometheusTsdbNearRetentionSize fires above this share of "
+        "prometheus.retentionSize (only when it is set).",
+    )
+    node_memory_available_ratio: float = Field(
+        default=0.1,
+        gt=0,
+        lt=1,
+        description="NodeMemoryLow fires when a node's available memory is below this share.",
+    )
+    gpu_memory_ratio: float = Field(
+        default=0.9,
+        gt=0,
+        lt=1,
+        description="ServingGpuMemoryNearFull fires above this share of GPU memory used.",
+    )
+    gpu_utilization_ratio: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description="ServingGpuSaturated fires when GPU utilisation stays above this over "
+        "saturationWindow.",
+    )
 
 
 class AlertOverride(Spec):

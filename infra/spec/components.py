@@ -64,6 +64,10 @@ class Images(Spec):
     loki: Image = Field(description="Grafana Loki.")
     tempo: Image = Field(description="Grafana Tempo.")
     grafana: Image = Field(description="Grafana (used when the stack runs its own Grafana).")
+    node_exporter: Image = Field(description="Prometheus node-exporter (host metrics).")
+    cadvisor: Image = Field(description="cAdvisor (container metrics on docker).")
+    kube_state_metrics: Image = Field(description="kube-state-metrics (Kubernetes objects).")
+    dcgm_exporter: Image = Field(description="NVIDIA DCGM exporter (GPU metrics).")
     serving: Image | None = Field(
         default=None,
         description="Serving API image built from service/Dockerfile and pushed to a registry "
@@ -109,6 +113,13 @@ class ServedModel(Spec):
     )
     replicas: int = Field(default=1, ge=1, le=50, description="Serving replicas.")
     resources: Resources = Field(description="Requests and limits of one serving replica.")
+    gpus: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="NVIDIA GPUs (nvidia.com/gpu) one replica requests; any model with GPUs "
+        "brings the DCGM exporter and the GPU alerts and panels.",
+    )
     max_batch_size: int = Field(
         default=256, ge=1, le=100_000, description="Most rows one prediction request may carry."
     )

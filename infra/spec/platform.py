@@ -27,6 +27,7 @@ from infra.spec.components import (
     Serving,
     Tempo,
 )
+from infra.spec.saturation import Saturation
 from infra.spec.slos import SLO
 from infra.units import duration_seconds
 
@@ -91,6 +92,9 @@ class PlatformSpec(Spec):
     loki: Loki = Field(description="Loki, the log store.")
     tempo: Tempo = Field(description="Tempo, the trace store.")
     grafana: Grafana = Field(description="Grafana, and how the provider reaches it.")
+    saturation: Saturation = Field(
+        description="Collectors of resource, container, node and GPU figures."
+    )
     slos: tuple[SLO, ...] = Field(
         description="Service level objectives, rendered to Sloth-style rules."
     )
@@ -200,6 +204,28 @@ class PlatformSpec(Spec):
         if self.target == "docker" and self.grafana.cloud is False and self.prometheus.replicas > 1:
             raise ValueError("prometheus.replicas > 1 needs the kubernetes target")
         return self
+
+    @property
+    def gpus(self) -> bool:
+        """Whether any served model requests GPUs (the DCGM exporter and GPU alerts follow)."""
+        return any(m.gpus > 0 for m in self.serving.models)
+
+    @property
+    def collectors(self) -> frozenset[cv.Component]:
+        """The saturation collectors this stack runs: each on the targets it belongs to,
+        when enabled; the DCGM exporter when a model requests GPUs."""
+        s, c = self.saturation, cv.Component
+        wanted = {
+            c.NODE_EXPORTER: s.node_exporter.enabled,
+            c.CADVISOR: s.cadvisor.enabled and self.target == "docker",
+            c.KUBE_STATE_METRICS: s.kube_state_metrics.enabled and self.target == "kubernetes",
+            c.DCGM_EXPORTER: s.dcgm_exporter.enabled and self.gpus,
+        }
+        return frozenset(c for c, on in wanted.items() if on)
+
+    @property
+    def kubelet_scraped(self) -> bool:
+        return self.target == "kubernetes" and self.saturation.kubelet.enabled
 
     def runbook_url(self, alert: str) -> str:
         return self.runbook_url_pattern.replace("{alert}", alert)
