@@ -9,6 +9,8 @@
 #                                           (our own main around the provider's Serve)
 #   kubernetes-<v>-etcd-<v>/                etcd, kube-apiserver, kube-controller-manager,
 #                                           kube-scheduler and kwok, from ./cluster in one build
+#   kube-state-metrics-<tag>/               kube-state-metrics at the pinned image's tag
+#                                           (./kube-state-metrics.sh), run against the plane
 # The CLI's version is the pkg/v3 requirement of go.mod (the wrapper module: pkg's go.mod
 # replaces the sdk with a local path, so `go install pkg@version` refuses it). Outputs are
 # cached by version and a hash of their inputs: a warm run takes about a second.
@@ -132,6 +134,9 @@ if [ ! -f "$stages" ]; then
   mv "$stages.tmp" "$stages"
 fi
 
+# kube-state-metrics of the pinned image, which the tier runs against the plane.
+kube_state_metrics="$(bash "$engine/kube-state-metrics.sh")"
+
 "$out/pulumi" version >&2
 echo "$out/pulumi"
 echo "$out/pulumi-language-python"
@@ -143,3 +148,4 @@ echo "$cluster_out/kube-controller-manager"
 echo "$cluster_out/kube-scheduler"
 echo "$cluster_out/kwok"
 echo "$stages"
+echo "$kube_state_metrics"
