@@ -31,6 +31,15 @@ class Component(StrEnum):
     DCGM_EXPORTER = "dcgm-exporter"
 
 
+COLLECTORS: Final = frozenset(
+    {
+        Component.NODE_EXPORTER,
+        Component.CADVISOR,
+        Component.KUBE_STATE_METRICS,
+        Component.DCGM_EXPORTER,
+    }
+)
+
 # Named ports of each component; "http" is the one Prometheus scrapes unless
 # SCRAPE_PORT says otherwise.
 PORTS: Final[dict[Component, dict[str, int]]] = {
@@ -102,8 +111,12 @@ HOST_ACCESS: Final[dict[Component, HostAccess]] = {
             ("/dev/disk", "/dev/disk"),
         ),
     ),
-    # NVIDIA's DCGM exporter reads the GPUs through the driver, and nothing else of the host.
-    Component.DCGM_EXPORTER: HostAccess(gpus=True),
+    # NVIDIA's DCGM exporter reads the GPUs through the driver, and (Kubernetes) the kubelet's
+    # pod-resources socket to name the pod using each GPU.
+    Component.DCGM_EXPORTER: HostAccess(
+        paths=(("/var/lib/kubelet/pod-resources", "/var/lib/kubelet/pod-resources"),),
+        gpus=True,
+    ),
 }
 # The extended resource a served model requests GPUs by.
 GPU_RESOURCE: Final = "nvidia.com/gpu"

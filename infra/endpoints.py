@@ -79,7 +79,11 @@ def resource_name(spec: PlatformSpec, component: str) -> str:
 
 def for_spec(spec: PlatformSpec) -> Endpoints:
     """Endpoints as the stack's own target names them."""
-    platform: list[cv.Component] = [c for c in cv.Component if c is not cv.Component.SERVING]
+    platform: list[cv.Component] = [
+        c
+        for c in cv.Component
+        if c is not cv.Component.SERVING and (c not in cv.COLLECTORS or c in spec.collectors)
+    ]
     if spec.target == "docker":
         # One container per replica on one Docker network; container names resolve.
         def docker(component: str, replicas: int, ports: Mapping[str, int]) -> Endpoint:
@@ -98,7 +102,8 @@ def for_spec(spec: PlatformSpec) -> Endpoints:
 
     def kube(component: cv.Component, name: str, ports: Mapping[str, int]) -> Endpoint:
         labels = layout.identity_labels(component, name)
-        return Endpoint(f"{name}.{namespace}.svc", ports, discovery=PodDiscovery(namespace, labels))
+        ns = spec.saturation.host_namespace if component in cv.HOST_ACCESS else namespace
+        return Endpoint(f"{name}.{ns}.svc", ports, discovery=PodDiscovery(ns, labels))
 
     components = {c: kube(c, resource_name(spec, c.value), cv.PORTS[c]) for c in platform}
     serving = {

@@ -8,6 +8,7 @@ from infra import conventions as cv
 from infra import layout
 from infra.endpoints import Endpoint, Endpoints
 from infra.render._yaml import dump
+from infra.render.saturation import collector_job, kubelet_jobs
 from infra.spec import PlatformSpec
 
 
@@ -72,6 +73,16 @@ def _serving_job(spec: PlatformSpec, endpoints: Endpoints) -> dict[str, Any]:
     return job
 
 
+def _saturation_jobs(spec: PlatformSpec, endpoints: Endpoints) -> list[dict[str, Any]]:
+    """The collectors the stack runs (and endpoints reach), then the kubelets."""
+    jobs = [
+        collector_job(c, spec, endpoints, _discovery(endpoints[c], cv.SCRAPE_PORT[c]))
+        for c in sorted(spec.collectors)
+        if c in endpoints
+    ]
+    return jobs + kubelet_jobs(spec)
+
+
 def remote_write_secret(remote: str, field: str) -> str:
     """Where Prometheus reads a remote-write credential (mounted from a Secret)."""
     return layout.of(cv.Component.PROMETHEUS).secret(remote, field)
@@ -123,6 +134,7 @@ def prometheus_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
     ]
     if spec.grafana.deployed and cv.Component.GRAFANA in endpoints:
         scrape.append(_job(cv.Component.GRAFANA, endpoints))
+    scrape += _saturation_jobs(spec, endpoints)
     document: dict[str, Any] = {
         "global": glob,
         "rule_files": [cv.PLATFORM_RULES, cv.SLO_RULES],

@@ -28,10 +28,6 @@ class NodeExporter(Collector):
         "own namespace at the privileged Pod Security level: opt in where the cluster's owners "
         "allow it (the kubelet's figures cover the nodes without it).",
     )
-    namespace: Name = Field(
-        default="mlops-node-exporter",
-        description="Namespace of node-exporter's DaemonSet (kubernetes); nothing else runs in it.",
-    )
 
 
 class Kubelet(Spec):
@@ -43,6 +39,11 @@ class Kubelet(Spec):
 
 
 class Saturation(Spec):
+    host_namespace: Name = Field(
+        default="mlops-host-metrics",
+        description="Namespace of the collectors that read their host (node-exporter, the DCGM "
+        "exporter) on kubernetes, at the privileged Pod Security level; nothing else runs in it.",
+    )
     node_exporter: NodeExporter = Field(description="Host CPU, memory, disk and network.")
     cadvisor: Collector = Field(description="Per-container figures on docker (dev).")
     kube_state_metrics: Collector = Field(
