@@ -103,6 +103,16 @@ def otelcol() -> Path:
     )
 
 
+def kube_state_metrics() -> Path:
+    """kube-state-metrics of the pinned image's version (tools/engine/kube-state-metrics.sh, built
+    with the engine: the engine tier runs it against its control plane)."""
+    wait_for_engine_build()
+    tag = IMAGES["kubeStateMetrics"]["tag"]
+    return _find(
+        "KUBE_STATE_METRICS", cache_dir() / f"kube-state-metrics-{tag}" / "kube-state-metrics"
+    )
+
+
 def required(go_mod: Path, module: str) -> str:
     """The version GO_MOD requires of MODULE, in either require form (tools/go-mod.sh in Python)."""
     for line in go_mod.read_text().splitlines():
