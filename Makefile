@@ -35,12 +35,12 @@ system-deps: ## Install Debian's Prometheus, Alertmanager and Pushgateway (and n
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-tools: ## Build promtool, amtool, Prometheus, Alertmanager, the OTel Collector, Jaeger and the Pulumi engine from the Go proxy (cached); install the LogQL grammar
+tools: ## Build promtool, amtool, Prometheus, Alertmanager, the OTel Collector, Jaeger, cAdvisor and the Pulumi engine from the Go proxy (cached); install the LogQL grammar
 	bash tools/build-all.sh
 	bash tools/logql/install.sh
 
 test-tools: # What `make test` builds before the tiers (tools/test.sh builds the engine beside them)
-	bash tools/build-all.sh build.sh telemetry/build.sh
+	bash tools/build-all.sh build.sh telemetry/build.sh cadvisor/build.sh
 	bash tools/logql/install.sh
 
 lint: setup ## ruff format check, ruff lint, mypy

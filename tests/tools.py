@@ -103,6 +103,13 @@ def otelcol() -> Path:
     )
 
 
+def cadvisor() -> Path:
+    """cAdvisor's manager and raw cgroup handler at the pinned image's tag, with our own main
+    (tools/cadvisor/build.sh): the live tests run it on the cgroups they put processes in."""
+    tag = IMAGES["cadvisor"]["tag"]
+    return _find("CADVISOR", cache_dir() / f"cadvisor-{tag}" / "cadvisor-mlops")
+
+
 def kube_state_metrics() -> Path:
     """kube-state-metrics of the pinned image's version (tools/engine/kube-state-metrics.sh, built
     with the engine: the engine tier runs it against its control plane)."""
