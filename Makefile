@@ -2,7 +2,7 @@
 # with venv) and, for the tests, go (the version tools/*/go.mod require) and sudo or root.
 STACK ?= dev
 OUT ?= build/$(STACK)
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway prometheus-node-exporter
 # Where `make setup` installs uv when it is not on PATH: a virtual environment of its own
 # (Debian 12's python3 refuses `pip install` outside one), with only uv linked into bin/,
 # which every recipe, and the Pulumi CLI they start (its toolchain is uv), finds on PATH.
@@ -24,7 +24,7 @@ setup: ## Install uv if missing (into .tools/uv) and sync the locked environment
 	  exit 1; }
 	uv sync --locked
 
-system-deps: ## Install Debian's Prometheus, Alertmanager and Pushgateway (and node, npm) if missing
+system-deps: ## Install Debian's Prometheus, Alertmanager, Pushgateway and node-exporter (and node, npm) if missing
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \

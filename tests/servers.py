@@ -113,11 +113,15 @@ def start(
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path = ROOT,
+    wrap: Callable[[list[str]], list[str]] | None = None,
 ) -> Server:
+    """Start ARGV in a session of its own, its output to LOG; WRAP (if given) rewrites the
+    command line, say to start it inside a cgroup (tests/live/cgroups.py)."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    command = [str(a) for a in argv]
     out = log.open("ab")
     process = subprocess.Popen(
-        [str(a) for a in argv],
+        wrap(command) if wrap else command,
         cwd=cwd,
         env={**os.environ, **(env or {})},
         stdout=out,
@@ -140,7 +144,9 @@ def running(
         server.stop()
 
 
-def mlflow_server(directory: Path, port: int | None = None) -> Server:
+def mlflow_server(
+    directory: Path, port: int | None = None, wrap: Callable[[list[str]], list[str]] | None = None
+) -> Server:
     """MLflow as the platform runs it: sqlite registry, served artifacts, /metrics for Prometheus."""
     port = port or free_port()
     directory.mkdir(parents=True, exist_ok=True)
@@ -158,10 +164,16 @@ def mlflow_server(directory: Path, port: int | None = None) -> Server:
         directory / f"mlflow-{port}.log",
         env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         cwd=directory,
+        wrap=wrap,
     )  # fmt: skip
 
 
-def serving(directory: Path, settings: Mapping[str, str], port: int | None = None) -> Server:
+def serving(
+    directory: Path,
+    settings: Mapping[str, str],
+    port: int | None = None,
+    wrap: Callable[[list[str]], list[str]] | None = None,
+) -> Server:
     """`bentoml serve service.app:Serving` with MLOPS_SERVING_* settings."""
     port = port or free_port()
     directory.mkdir(parents=True, exist_ok=True)
@@ -178,4 +190,5 @@ def serving(directory: Path, settings: Mapping[str, str], port: int | None = Non
         f"http://127.0.0.1:{port}",
         directory / f"serving-{port}.log",
         env=env,
+        wrap=wrap,
     )  # fmt: skip

@@ -17,7 +17,10 @@ errors, latency, drift and an unavailable model.
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import random
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -34,10 +37,12 @@ from infra import endpoints as ep
 from infra.config import StackConfig, load_spec
 from infra.render import render_all
 from infra.render.__main__ import write
-from infra.spec import PlatformSpec
+from infra.spec import PlatformSpec, Resources
+from infra.units import quantity
 from service import catalog
 from stacks.base import resources
 from tests import servers, tools
+from tests.live import cgroups as cg
 from tests.live.chaos import Chaos
 from tests.live.sink import WebhookSink
 from tests.service.pushgateway import BINARY as PUSHGATEWAY
@@ -57,6 +62,44 @@ TARGET_DOWN_FOR = "30s"  # ...but restarts of a few seconds are not outages
 GROUP_WAIT = 1.0
 WINDOW = "20s"  # serving error ratio and latency window
 HEARTBEAT = "4s"  # how often the Watchdog reaches the heartbeat sink
+# Debian's node-exporter (`make system-deps`), with the collectors the platform's queries and
+# panels read; the others (hardware, systemd, textfile...) have nothing to read here.
+NODE_EXPORTER = Path("/usr/bin/prometheus-node-exporter")
+NODE_COLLECTORS = ("cpu", "meminfo", "filesystem", "loadavg", "netdev", "diskstats", "stat",
+                   "vmstat", "pressure", "uname", "time")  # fmt: skip
+# The filling-volume fault: a file growing to FILL_MAX bytes at most (a tenth of what is free)
+# over FILL_SECONDS, allocated (fallocate: no data written) on the filesystem holding the live
+# folder. Until the fault, the volume thresholds are inert (VOLUME_QUIET: a free share no
+# filesystem here reaches); for it, they are set from that filesystem as it is then.
+FILL_MAX = 3 << 30
+FILL_SECONDS = 40
+VOLUME_TREND_SECONDS = 15
+VOLUME_TREND = f"{VOLUME_TREND_SECONDS}s"
+VOLUME_QUIET = {"volumeFreeRatio": 0.0001, "volumeTrendWindow": VOLUME_TREND,
+                "volumeFullWithin": "1h"}  # fmt: skip
+
+
+def fill_size(path: Path) -> int:
+    """Bytes the filling-volume fault writes on PATH's filesystem."""
+    st = os.statvfs(path)
+    return min(FILL_MAX, st.f_bavail * st.f_frsize // 10)
+
+
+def volume_thresholds(path: Path, fill: int) -> dict[str, Any]:
+    """`alerts` settings under which a file growing by FILL bytes over FILL_SECONDS on PATH's
+    filesystem, as it is now, fills it up: the free share drops below the threshold once a
+    sixth of it is written, and the trend, fitted over VOLUME_TREND, runs out of space within
+    volumeFullWithin once the fitted slope is 40% of the file's (2.5 times the time the file's
+    rate takes to use what is free). Other writers on a shared disk need to have taken a sixth
+    of the file, and to write at 40% of its rate for VOLUME_TREND, to raise it."""
+    st = os.statvfs(path)
+    size, available = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+    rate = fill / FILL_SECONDS
+    return {
+        "volumeFreeRatio": round((available - fill / 6) / size, 6),
+        "volumeTrendWindow": VOLUME_TREND,
+        "volumeFullWithin": f"{math.ceil(2.5 * available / rate)}s",
+    }
 
 
 def live_spec(
@@ -64,9 +107,11 @@ def live_spec(
     files_root: Path,
     models: tuple[str, ...] = MODELS,
     heartbeat: WebhookSink | None = None,
+    alerts: dict[str, Any] | None = None,
 ) -> tuple[PlatformSpec, dict[str, str]]:
     """The live test profile of the dev stack serving `models`, and the values of its secret
-    keys. With a `heartbeat` sink, the Watchdog goes there every HEARTBEAT."""
+    keys. With a `heartbeat` sink, the Watchdog goes there every HEARTBEAT; ALERTS adds to
+    the profile's `alerts` thresholds."""
     secrets = {"oncallWebhookUrl": sink.url("oncall"), "teamWebhookUrl": sink.url("team")}
     receivers: list[dict[str, Any]] = [
         {"name": "oncall", "kind": "webhook", "urlSecret": "oncallWebhookUrl"},
@@ -113,7 +158,7 @@ def live_spec(
                 {"heartbeat": {"receiver": "heartbeat", "interval": HEARTBEAT}} if heartbeat else {}
             ),
         },
-        "mlops:alerts": {"servingWindow": WINDOW, "confidenceWindow": "30s"},
+        "mlops:alerts": {"servingWindow": WINDOW, "confidenceWindow": "30s", **(alerts or {})},
         "mlops:alertOverrides": overrides,
         **{f"mlops:{k}": v for k, v in secrets.items()},
     }
@@ -225,6 +270,45 @@ class Live:
     driver: Driver
     stack: ExitStack
     started: float = field(default_factory=time.time)
+    # Each process's cgroup `<stack name>-<process>` with its spec's memory limit (None where
+    # cgroups cannot be made: cg.unavailable() says why; cAdvisor then does not run).
+    cgroups: cg.Cgroups | None = None
+    fill: int = 0  # bytes the filling-volume fault writes
+
+    def wrap(self, name: str) -> Any:
+        """How process NAME is started: inside its cgroup, when there are cgroups."""
+        if self.cgroups is None:
+            return None
+        group = self.cgroups.groups.get(name)
+        if group is None:
+            group = self.cgroups.create(
+                name, int(quantity(resources_of(self.spec, name).memory_limit))
+            )
+        return group.wrap
+
+    def retune_volumes(self, quiet: bool = False) -> None:
+        """The volume thresholds set from the live folder's filesystem as it is now
+        (volume_thresholds), or back to VOLUME_QUIET; the platform rules rendered again and
+        reloaded by Prometheus."""
+        self.fill = fill_size(self.root)
+        settings = VOLUME_QUIET if quiet else volume_thresholds(self.root, self.fill)
+        alerts = self.spec.alerts.model_copy(update={
+            "volume_free_ratio": settings["volumeFreeRatio"],
+            "volume_trend_window": settings["volumeTrendWindow"],
+            "volume_full_within": settings["volumeFullWithin"],
+        })  # fmt: skip
+        self.spec = self.spec.model_copy(update={"alerts": alerts})
+        files = render_all(self.spec, self.endpoints)
+        write({cv.PLATFORM_RULES: files[cv.PLATFORM_RULES]}, self.root / "prometheus" / "config")
+        self.reload_prometheus()
+
+    def reload_prometheus(self) -> None:
+        """SIGHUP: Prometheus reads its config and rule files again; returns once it has."""
+        metrics = f"{self.prometheus_url}/metrics"
+        name = "prometheus_config_last_reload_success_timestamp_seconds"
+        before = metric_value(metrics, name)
+        self.procs["prometheus"].process.send_signal(signal.SIGHUP)
+        servers.wait_until(lambda: metric_value(metrics, name) > before, 30, "rules reloaded")
 
     @property
     def prometheus_url(self) -> str:
@@ -286,12 +370,29 @@ class Live:
         return self.start(name)
 
 
-def _ports() -> dict[C, dict[str, int]]:
+def resources_of(spec: PlatformSpec, name: str) -> Resources:
+    """The spec's requests and limits of live process NAME (a STARTERS key)."""
+    if name.startswith("serving-"):
+        return next(m.resources for m in spec.serving.models if f"serving-{m.name}" == name)
+    return {
+        "prometheus": spec.prometheus.resources,
+        "alertmanager": spec.alertmanager.resources,
+        "pushgateway": spec.pushgateway.resources,
+        "mlflow": spec.mlflow.resources,
+        "node-exporter": spec.saturation.node_exporter.resources,
+        "cadvisor": spec.saturation.cadvisor.resources,
+    }[name]
+
+
+def _ports(cadvisor: bool) -> dict[C, dict[str, int]]:
+    """Ports of the components the live tier runs (the renderers scrape exactly these)."""
     return {
         C.MLFLOW: {"http": servers.free_port()},
         C.PROMETHEUS: {"http": servers.free_port()},
         C.PUSHGATEWAY: {"http": servers.free_port()},
         C.ALERTMANAGER: {"http": servers.free_port()},
+        C.NODE_EXPORTER: {"http": servers.free_port()},
+        **({C.CADVISOR: {"http": servers.free_port()}} if cadvisor else {}),
     }
 
 
@@ -311,6 +412,7 @@ def _prometheus(live: Live) -> tuple[servers.Server, Any]:
         f"http://127.0.0.1:{port}",
         folder / "prometheus.log",
         cwd=folder,
+        wrap=live.wrap("prometheus"),
     )
     return server, servers.http_ok(f"{server.url}/-/ready")
 
@@ -330,6 +432,7 @@ def _alertmanager(live: Live) -> tuple[servers.Server, Any]:
         f"http://127.0.0.1:{port}",
         folder / "alertmanager.log",
         cwd=folder,
+        wrap=live.wrap("alertmanager"),
     )
     return server, servers.http_ok(f"{server.url}/-/ready")
 
@@ -350,12 +453,15 @@ def _pushgateway(live: Live) -> tuple[servers.Server, Any]:
         f"http://127.0.0.1:{port}",
         folder / "pushgateway.log",
         cwd=folder,
+        wrap=live.wrap("pushgateway"),
     )
     return server, servers.http_ok(f"{server.url}/-/ready")
 
 
 def _mlflow(live: Live) -> tuple[servers.Server, Any]:
-    server = servers.mlflow_server(live.root / "mlflow", live.endpoints[C.MLFLOW].ports["http"])
+    server = servers.mlflow_server(
+        live.root / "mlflow", live.endpoints[C.MLFLOW].ports["http"], wrap=live.wrap("mlflow")
+    )
     return server, servers.http_ok(f"{server.url}/health")
 
 
@@ -380,11 +486,41 @@ def _serving(model: str) -> Any:
         if model == STEADY:
             settings["inputs_dir"] = str(live.root / "inputs")
         port = live.endpoints.serving[model].ports["http"]
-        server = servers.serving(live.root / f"serving-{model}", settings, port)
+        server = servers.serving(
+            live.root / f"serving-{model}", settings, port, wrap=live.wrap(f"serving-{model}")
+        )
         # Up, not necessarily ready: the unavailable model's replica starts without a model.
         return server, servers.http_ok(f"{server.url}/livez")
 
     return start
+
+
+def _node_exporter(live: Live) -> tuple[servers.Server, Any]:
+    port = live.endpoints[C.NODE_EXPORTER].ports["http"]
+    server = servers.start(
+        "node-exporter",
+        [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}", "--collector.disable-defaults",
+         *(f"--collector.{c}" for c in NODE_COLLECTORS)],
+        f"http://127.0.0.1:{port}",
+        live.root / "node-exporter" / "node-exporter.log",
+        wrap=live.wrap("node-exporter"),
+    )  # fmt: skip
+    return server, servers.http_ok(f"{server.url}/metrics")
+
+
+def _cadvisor(live: Live) -> tuple[servers.Server, Any]:
+    """cAdvisor (tools/cadvisor) on the live processes' cgroups only (and the root's)."""
+    assert live.cgroups is not None
+    port = live.endpoints[C.CADVISOR].ports["http"]
+    server = servers.start(
+        "cadvisor",
+        [tools.cadvisor(), f"--listen=127.0.0.1:{port}", f"--housekeeping={SCRAPE:.0f}s",
+         f"--cgroup-prefixes={live.cgroups.prefix}"],
+        f"http://127.0.0.1:{port}",
+        live.root / "cadvisor" / "cadvisor.log",
+        wrap=live.wrap("cadvisor"),
+    )  # fmt: skip
+    return server, servers.http_ok(f"{server.url}/healthz")
 
 
 STARTERS: dict[str, Any] = {
@@ -392,6 +528,8 @@ STARTERS: dict[str, Any] = {
     "alertmanager": _alertmanager,
     "pushgateway": _pushgateway,
     "mlflow": _mlflow,
+    "node-exporter": _node_exporter,
+    "cadvisor": _cadvisor,
     **{f"serving-{m}": _serving(m) for m in MODELS},
 }
 
@@ -479,8 +617,13 @@ def running(root: Path, rate: float = 8.0) -> Iterator[Live]:
         heartbeat.start()
         stack.callback(heartbeat.stop)
         files_root = root / "files"
-        spec, secrets = live_spec(sink, files_root, heartbeat=heartbeat)
-        ports = _ports()
+        spec, secrets = live_spec(
+            sink, files_root, heartbeat=heartbeat,
+            alerts=VOLUME_QUIET,
+        )  # fmt: skip
+        # Cgroups (and cAdvisor on them) where they can be made: cgroup v1, as root.
+        groups = None if cg.unavailable() else cg.Cgroups.under_own(spec.name)
+        ports = _ports(cadvisor=groups is not None)
         endpoints = ep.local(
             ports, {m: servers.free_port() for m in MODELS}, files_root=str(files_root)
         )
@@ -503,13 +646,19 @@ def running(root: Path, rate: float = 8.0) -> Iterator[Live]:
         urls = {m: f"{endpoints.serving[m].url()}/predict" for m in MODELS}
         # The drift model gets more traffic: its 600-row window turns over in about 25 s.
         driver = Driver(urls, rate, rates={DRIFT: 3 * rate})
-        live = Live(root, spec, endpoints, sink, heartbeat, {}, control, driver, stack)
+        live = Live(root, spec, endpoints, sink, heartbeat, {}, control, driver, stack,
+                    cgroups=groups)  # fmt: skip
+        if groups is not None:
+            stack.callback(groups.remove)
 
         def stop_all() -> None:
             for process in live.procs.values():
                 process.stop()
 
         stack.callback(stop_all)
+        live.start("node-exporter")
+        if C.CADVISOR in endpoints:
+            live.start("cadvisor")
         live.start("mlflow")
         live.start("pushgateway")
         register_models(live)

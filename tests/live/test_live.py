@@ -57,7 +57,24 @@ def _drift_job(live: h.Live) -> None:
 def test_every_target_is_up_and_no_rule_evaluation_fails_after_warm_up(live: h.Live) -> None:
     assert h.unhealthy_targets(live) == []
     jobs = {r["metric"]["job"] for r in live.query("up == 1")}
-    assert jobs == {"prometheus", "serving", "mlflow", "pushgateway", "alertmanager"}
+    collectors = {"node-exporter"} | ({"cadvisor"} if live.cgroups else set())
+    assert jobs == {"prometheus", "serving", "mlflow", "pushgateway", "alertmanager", *collectors}
+    for job in sorted(collectors):
+        series = live.query(f'count({{job="{job}"}})')
+        print(f"{job}: {float(series[0]['value'][1]):.0f} series")
+    if live.cgroups:  # every live process's cgroup is one component's container
+        components = {
+            r["metric"][cv.COMPONENT_LABEL]
+            for r in live.query('container_spec_memory_limit_bytes{job="cadvisor"}')
+        }
+        assert components == {
+            "prometheus",
+            "serving",
+            "mlflow",
+            "pushgateway",
+            "alertmanager",
+            *collectors,
+        }
     assert len(live.query('up{job="serving"} == 1')) == len(h.MODELS)
     servers.wait_until(
         lambda: bool(live.query("slo:sli_error:ratio_rate5m")), 30, "SLO rules evaluated"
@@ -313,6 +330,43 @@ def test_each_fault_raises_its_own_alert_in_time_and_resolves(live: h.Live) -> N
             - fault.also
         )
         assert others == set(), f"{fault.name} also raised {others}"
+
+
+def test_a_filling_volume_and_a_container_near_its_memory_limit_notify_in_time_and_resolve(
+    live: h.Live,
+) -> None:
+    """node-exporter (Debian's) reports the filesystem of the live folder, and cAdvisor
+    (tools/cadvisor) the live processes' cgroups, each named after its component with the
+    memory limit of its spec. A file of a few GB allocated at once on that filesystem raises
+    NodeFilesystemFillingUp, and a process eating memory in the Pushgateway's cgroup raises
+    PlatformContainerMemoryNearLimit for it; both resolve once the file is deleted and the
+    process gone. Each alert runs only where the stack has it (infra.alerts)."""
+    live.retune_volumes()  # the volume thresholds from the filesystem as it is now
+    try:
+        faults, missing = fl.saturation_faults(live)
+        if not faults:
+            pytest.skip("; ".join(missing))
+        print(f"\nfilling {live.fill / 2**30:.1f} GiB over {h.FILL_SECONDS} s; alerting below "
+              f"{live.spec.alerts.volume_free_ratio} free, full within "
+              f"{live.spec.alerts.volume_full_within}")  # fmt: skip
+        faults = fl.run(live, faults)
+    finally:
+        live.retune_volumes(quiet=True)
+    print(fl.table(live, faults))
+    for fault in faults:
+        assert fault.notified is not None, f"{fault.name}: no {fault.alert.value} notification"
+        note, alert = next(
+            (n, a) for n, a in live.sink.alerts(fault.alert.value)
+            if fault.matches(a["labels"]) and n.received == fault.notified
+        )  # fmt: skip
+        assert note.receiver == fault.receiver, fault.name
+        assert alert["annotations"]["runbook_url"] == live.spec.runbook_url(fault.alert.value)
+        assert fault.time_to_notify is not None
+        assert fault.time_to_notify <= fault.allowed(live) + 1.0, fault.name
+        assert fault.resolved is not None, f"{fault.name}: no resolved notification"
+    assert not (live.root / fl.FILL_FILE).exists()
+    if missing:  # what ran passed; say what did not run
+        pytest.skip("; ".join(missing))
 
 
 def test_prometheus_keeps_its_samples_across_a_restart(live: h.Live) -> None:
