@@ -122,6 +122,12 @@ def _writable_host_path(inputs: Inputs) -> None:
     pod["containers"][0]["volumeMounts"].append({"name": "host-etc", "mountPath": "/host/etc"})
 
 
+def _writable_run(inputs: Inputs) -> None:
+    for volume in inputs["volumes"]:
+        if volume["hostPath"] == "/var/run":
+            volume["readOnly"] = False
+
+
 def _disguised_as_node_exporter(inputs: Inputs) -> None:
     """A Prometheus that calls itself node-exporter, to borrow its host access."""
     inputs["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] = "node-exporter"
@@ -203,12 +209,7 @@ BAD_STACKS = [
         "dev",
         ("docker container mlops-dev-cadvisor mounts the host path /var/run",),
         "mlops-dev-cadvisor-container",
-        mutate=edit(
-            "mlops-dev-cadvisor-container",
-            lambda i: [
-                v.update(readOnly=False) for v in i["volumes"] if v["hostPath"] == "/var/run"
-            ],
-        ),
+        mutate=edit("mlops-dev-cadvisor-container", _writable_run),
     ),
     BadStack(
         "prod runs MLflow as root (resources edited)",
