@@ -100,19 +100,20 @@ POD_BY: Final = f"{cv.COMPONENT_LABEL}, namespace, pod"
 NODE_FILESYSTEMS: Final = f'{NODE},fstype!~"tmpfs|overlay|squashfs|nsfs|ramfs",mountpoint!=""'
 
 
-def container_memory_ratio() -> str:
-    """Working set over memory limit, per container (containers without a limit left out)."""
+def container_memory_ratio(selector: str = CADVISOR) -> str:
+    """Working set over memory limit, per container (containers without a limit left out);
+    `selector` narrows the containers (a dashboard's one component)."""
     return (
-        f"max by ({CONTAINER_BY}) (container_memory_working_set_bytes{{{CADVISOR}}})\n/\n"
-        f"max by ({CONTAINER_BY}) (container_spec_memory_limit_bytes{{{CADVISOR}}} > 0)"
+        f"max by ({CONTAINER_BY}) (container_memory_working_set_bytes{{{selector}}})\n/\n"
+        f"max by ({CONTAINER_BY}) (container_spec_memory_limit_bytes{{{selector}}} > 0)"
     )
 
 
-def cpu_throttled_ratio(window: str) -> str:
+def cpu_throttled_ratio(window: str, selector: str = CADVISOR) -> str:
     """Share of CFS periods in which a container was throttled at its CPU limit."""
     return (
-        f"sum by ({CONTAINER_BY}) (rate(container_cpu_cfs_throttled_periods_total{{{CADVISOR}}}[{window}]))\n/\n"
-        f"sum by ({CONTAINER_BY}) (rate(container_cpu_cfs_periods_total{{{CADVISOR}}}[{window}]))"
+        f"sum by ({CONTAINER_BY}) (rate(container_cpu_cfs_throttled_periods_total{{{selector}}}[{window}]))\n/\n"
+        f"sum by ({CONTAINER_BY}) (rate(container_cpu_cfs_periods_total{{{selector}}}[{window}]))"
     )
 
 
