@@ -527,6 +527,7 @@ KUBE_STATE_SERIES = (
     "kube_daemonset_status_number_ready",
     "kube_persistentvolumeclaim_resource_requests_storage_bytes",
     "kube_node_status_condition",
+    "kube_node_status_allocatable",
 )
 
 
