@@ -112,7 +112,9 @@ def container_memory_ratio() -> str:
 def cpu_throttled_ratio(window: str, component: cv.Component | None = None) -> str:
     """Share of CFS periods in which a container was throttled at its CPU limit (of one
     component's containers when `component` is given)."""
-    selector = CADVISOR if component is None else f'{CADVISOR_JOB},{cv.COMPONENT_LABEL}="{component}"'
+    selector = (
+        CADVISOR if component is None else f'{CADVISOR_JOB},{cv.COMPONENT_LABEL}="{component}"'
+    )
     return (
         f"sum by ({CONTAINER_BY}) (rate(container_cpu_cfs_throttled_periods_total{{{selector}}}[{window}]))\n/\n"
         f"sum by ({CONTAINER_BY}) (rate(container_cpu_cfs_periods_total{{{selector}}}[{window}]))"
@@ -129,9 +131,7 @@ def container_restarts(window: str) -> str:
 def crash_looping(window: str | None = None) -> str:
     """1 for a container waiting in CrashLoopBackOff (at any time in `window`, when given: a
     crash-looping container runs for a moment between back-offs)."""
-    waiting = (
-        f'kube_pod_container_status_waiting_reason{{{KUBE_STATE_PLATFORM},reason="CrashLoopBackOff"}}'
-    )
+    waiting = f'kube_pod_container_status_waiting_reason{{{KUBE_STATE_PLATFORM},reason="CrashLoopBackOff"}}'
     if window is not None:
         waiting = f"max_over_time({waiting}[{window}])"
     return f"max by ({POD_BY}, container) ({waiting})"
