@@ -20,6 +20,9 @@ STACKS = ("dev", "staging", "prod")
 # Not a shipped stack: staging with a served model on one GPU, the only way the DCGM exporter
 # and the GPU alerts are rendered. Tests of "every alert the platform can raise" add it.
 GPU_STACK = "staging"
+GPU_VARIANT = f"{GPU_STACK}+gpu"
+# The shipped stacks and the GPU variant: between them, every alert the platform can raise.
+ALERT_STACKS = (*STACKS, GPU_VARIANT)
 
 
 def stack_spec(stack: str) -> PlatformSpec:
@@ -37,6 +40,11 @@ def gpu_spec(gpus: int = 1, **values: object) -> PlatformSpec:
     """GPU_STACK with each served model requesting `gpus` GPUs (and other settings replaced)."""
     models = [model | {"gpus": gpus} for model in profile(GPU_STACK)["serving"]["models"]]
     return spec_with(GPU_STACK, serving={"models": models}, **values)
+
+
+def variant_spec(stack: str) -> PlatformSpec:
+    """A shipped stack's spec, or the GPU variant's."""
+    return gpu_spec() if stack == GPU_VARIANT else stack_spec(stack)
 
 
 def run(cmd: Sequence[str | Path], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

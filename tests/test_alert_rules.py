@@ -22,7 +22,7 @@ from infra import conventions as cv
 from infra import queries
 from infra.render.rules import platform_rules
 from infra.spec import PlatformSpec
-from tests.conftest import gpu_spec, run, spec_with, stack_spec
+from tests.conftest import GPU_VARIANT, gpu_spec, run, spec_with, stack_spec
 from tests.promtool_cases import Case, alert, counter, write_test_file
 
 A = cv.Alert
@@ -982,7 +982,7 @@ BUILDERS = (
 # The rule file a builder's cases run on when not dev's: saturation alerts are rendered only
 # where their collector runs (kube-state-metrics and the kubelet on staging, GPUs with a model
 # that requests one), and the Kubernetes cases carry a pod where docker's carry a name.
-GPU = "staging+gpu"
+GPU = GPU_VARIANT
 RUNS_ON: dict[Callable[[], list[Case]], str] = {
     cpu_throttled_cases: "staging",
     restart_cases: "staging",
