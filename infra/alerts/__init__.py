@@ -2,8 +2,8 @@
 
 Platform rules, SLO burn-rate alerts and Grafana-managed log alerts are
 defined by group in their own modules (`serving`, `training`, `platform`,
-`slo`, `logs`) and resolved by `model.resolve_alert`, the one place overrides,
-severities and runbook links are applied. Every consumer (the rule file
+`saturation`, `slo`, `logs`) and resolved by `model.resolve_alert`, the one
+place overrides, severities and runbook links are applied. Every consumer (the rule file
 renderers, Grafana's rule groups and SLOs, the dashboards, the tests) reads
 `resolve(spec)`, so they cannot disagree about an alert. Nothing here imports
 Pulumi.
