@@ -29,7 +29,7 @@ A = cv.Alert
 C = cv.Component
 COMPONENT = f"{{{{ $labels.{cv.COMPONENT_LABEL} }}}}"
 # One container on either target: its pod (kubernetes) or its container name (docker).
-CONTAINER = "{{ $labels.pod }}{{ $labels.name }}"
+CONTAINER = "{{ with $labels.pod }}{{ . }}{{ else }}{{ $labels.name }}{{ end }}"
 POD = "{{ $labels.namespace }}/{{ $labels.pod }}"
 
 
