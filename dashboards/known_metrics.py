@@ -38,6 +38,8 @@ KNOWN_METRICS: Final[MappingProxyType[str, str]] = MappingProxyType(
         "(prometheus/pushgateway storage/diskmetricstore.go)",
         "push_failure_time_seconds": "Pushgateway, last failed push of each group "
         "(prometheus/pushgateway storage/diskmetricstore.go)",
+        "prometheus_tsdb_lowest_timestamp_seconds": "Prometheus TSDB, oldest sample kept "
+        "(prometheus/prometheus tsdb/db.go)",
         "prometheus_tsdb_storage_blocks_bytes": "Prometheus TSDB, bytes of the persisted "
         "blocks (prometheus/prometheus tsdb/db.go)",
         "prometheus_tsdb_retention_limit_bytes": "Prometheus TSDB, the retention size, 0 when "
@@ -64,6 +66,12 @@ KNOWN_METRICS: Final[MappingProxyType[str, str]] = MappingProxyType(
         "(kubernetes/kube-state-metrics internal/store/pod.go)",
         "kube_pod_status_ready": "kube-state-metrics, by condition "
         "(kubernetes/kube-state-metrics internal/store/pod.go)",
+        "kube_pod_status_phase": "kube-state-metrics, by phase "
+        "(kubernetes/kube-state-metrics internal/store/pod.go)",
+        "kube_pod_container_status_waiting_reason": "kube-state-metrics, by reason "
+        "(kubernetes/kube-state-metrics internal/store/pod.go)",
+        "kube_pod_container_status_last_terminated_reason": "kube-state-metrics, by reason "
+        "(kubernetes/kube-state-metrics internal/store/pod.go)",
         "kube_deployment_spec_replicas": "kube-state-metrics "
         "(kubernetes/kube-state-metrics internal/store/deployment.go)",
         "kube_deployment_status_replicas_available": "kube-state-metrics "
@@ -80,6 +88,8 @@ KNOWN_METRICS: Final[MappingProxyType[str, str]] = MappingProxyType(
         "(kubernetes/kubernetes pkg/kubelet/metrics/collectors/volume_stats.go)",
         "kubelet_volume_stats_capacity_bytes": "kubelet, per PersistentVolumeClaim "
         "(kubernetes/kubernetes pkg/kubelet/metrics/collectors/volume_stats.go)",
+        "kubelet_volume_stats_used_bytes": "kubelet, per PersistentVolumeClaim "
+        "(kubernetes/kubernetes pkg/kubelet/metrics/collectors/volume_stats.go)",
         "node_cpu_usage_seconds_total": "kubelet /metrics/resource, per node "
         "(kubernetes/kubernetes pkg/kubelet/metrics/collectors/resource_metrics.go)",
         "node_memory_working_set_bytes": "kubelet /metrics/resource, per node "
@@ -93,6 +103,8 @@ KNOWN_METRICS: Final[MappingProxyType[str, str]] = MappingProxyType(
         "node_filesystem_avail_bytes": "node-exporter, per mount point "
         "(prometheus/node_exporter collector/filesystem_common.go)",
         "node_filesystem_size_bytes": "node-exporter, per mount point "
+        "(prometheus/node_exporter collector/filesystem_common.go)",
+        "node_filesystem_readonly": "node-exporter, per mount point "
         "(prometheus/node_exporter collector/filesystem_common.go)",
         "DCGM_FI_DEV_FB_USED": "NVIDIA dcgm-exporter, framebuffer MiB used, per GPU "
         "(NVIDIA/dcgm-exporter etc/default-counters.csv)",

@@ -83,14 +83,9 @@ def cpu_limited(spec: PlatformSpec, resources: Iterable[Resources]) -> bool:
 
 
 def containers(spec: PlatformSpec, component: C | None = None) -> str:
-    """cAdvisor series with one per running container: the kubelet's cAdvisor also reports
-    each pod's own cgroup (container=""), which would count the pod twice."""
-    selector = q.CADVISOR
-    if spec.target == "kubernetes":
-        selector += ',container!="",container!="POD"'
-    if component is not None:
-        selector += f',{cv.COMPONENT_LABEL}="{component.value}"'
-    return selector
+    """cAdvisor series, one per running container (the scrape drops the kubelet's pod-level
+    cgroups, which would count a pod twice); of one component when given."""
+    return q.CADVISOR if component is None else q.containers_of(component)
 
 
 def replica(spec: PlatformSpec) -> str:

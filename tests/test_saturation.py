@@ -237,6 +237,9 @@ CASES = [
     ("dev", {"__name__": "container_fs_inodes_free", "name": "mlops-dev-prometheus"}, None),
     ("staging", {"__name__": "container_cpu_usage_seconds_total", "namespace": "mlops-staging", "pod": "mlops-staging-otel-collector-5d8f9-x2x", "container": "otel-collector"}, "otel-collector"),
     ("staging", {"__name__": "container_network_receive_bytes_total", "namespace": "mlops-staging", "pod": "mlops-staging-loki-0"}, "loki"),
+    ("staging", {"__name__": "container_memory_working_set_bytes", "namespace": "mlops-staging", "pod": "mlops-staging-loki-0"}, None),
+    ("staging", {"__name__": "container_memory_working_set_bytes", "namespace": "mlops-staging", "pod": "mlops-staging-loki-0", "container": "POD"}, None),
+    ("staging", {"__name__": "container_memory_working_set_bytes", "namespace": "mlops-staging", "pod": "mlops-staging-loki-0", "container": "loki"}, "loki"),
     ("staging", {"__name__": "container_cpu_usage_seconds_total", "namespace": "monitoring", "pod": "prometheus-0", "container": "prometheus"}, None),
     ("staging", {"__name__": "container_cpu_usage_seconds_total", "namespace": "mlops-host-metrics", "pod": "mlops-staging-node-exporter-abcde", "container": "node-exporter"}, "node-exporter"),
 ]  # fmt: skip

@@ -515,6 +515,7 @@ KUBE_STATE_READS = (
 KUBE_STATE_SERIES = (
     "kube_pod_container_status_restarts_total",
     "kube_pod_container_status_waiting_reason",
+    "kube_pod_container_status_last_terminated_reason",
     "kube_pod_container_resource_requests",
     "kube_pod_container_resource_limits",
     "kube_pod_status_ready",
