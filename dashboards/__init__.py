@@ -17,7 +17,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard as DashboardBuil
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from dashboards import logs_traces, model_health, platform, serving, slo
+from dashboards import logs_traces, model_health, platform, resources, serving, slo
 from dashboards.panels import numbered
 from infra.spec import PlatformSpec
 
@@ -31,6 +31,7 @@ BUILDERS: Final[MappingProxyType[str, Callable[[PlatformSpec], DashboardBuilder]
             model_health.UID: model_health.model_health_dashboard,
             slo.UID: slo.slo_dashboard,
             platform.UID: platform.platform_dashboard,
+            resources.UID: resources.resources_dashboard,
             logs_traces.UID: logs_traces.logs_traces_dashboard,
         }
     )
@@ -42,6 +43,7 @@ FOLDERS: Final[MappingProxyType[str, str]] = MappingProxyType(
         model_health.UID: model_health.FOLDER,
         slo.UID: slo.FOLDER,
         platform.UID: platform.FOLDER,
+        resources.UID: resources.FOLDER,
         logs_traces.UID: logs_traces.FOLDER,
     }
 )

@@ -35,6 +35,8 @@ EVENTS_PER_SECOND: str = units.OpsPerSecond
 RATIO: str = units.PercentUnit
 SECONDS: str = units.Seconds
 COUNT: str = units.Short
+BYTES: str = units.BytesIEC
+BYTES_PER_SECOND: str = units.BytesPerSecondIEC
 NO_UNIT: str = units.NoUnit
 
 # Grid: 24 columns; panels are a third, half or the whole width.

@@ -12,6 +12,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard, stat, timeseries
 
 from dashboards import panels as p
+from dashboards import resources
 from infra import conventions as cv
 from infra import queries as q
 from infra.spec import PlatformSpec
@@ -197,6 +198,7 @@ def platform_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
             time_from="now-6h",
             refresh="1m",
         )
+        .link(resources.link())
         .with_row(p.row("Targets"))
         .with_panel(targets_up())
         .with_panel(targets_history())

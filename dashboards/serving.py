@@ -4,7 +4,10 @@ The first place to look when a serving alert fires. The queries are the ones
 `ServingHighErrorRatio` and `ServingHighLatencyP95` evaluate (`infra.queries`:
 the `serving` job, the predict route only), and the dashed lines are where the
 stack's alerts fire, so the chart shows what the alert saw. Latency panels
-ask for exemplars, which link a slow request to its trace in Tempo.
+ask for exemplars, which link a slow request to its trace in Tempo. Where the
+stack scrapes container figures, a saturation row shows the serving
+containers' CPU and memory against what they were given; the Resources
+dashboard (linked) has every component's.
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard, heatmap, timeseries
 
 from dashboards import panels as p
+from dashboards import resources
 from infra import conventions as cv
 from infra import queries as q
 from infra.spec import PlatformSpec
+from infra.units import quantity
 from service import catalog as m
 
 UID = "mlops-serving-red"
 FOLDER = cv.FOLDER_UID["serving"]
 
+C = cv.Component
 QUANTILES = ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
 
 
@@ -104,8 +110,67 @@ def latency_heatmap() -> heatmap.Panel:
     )
 
 
+def agreed(values: set[str | None]) -> float | None:
+    """The quantity every served model sets alike (one line for every replica), if any."""
+    (value,) = values if len(values) == 1 else (None,)
+    return None if value is None else p.number(quantity(value))
+
+
+def worker_cpu(spec: PlatformSpec) -> timeseries.Panel:
+    models = [m.resources for m in spec.serving.models]
+    request = agreed({r.cpu_request for r in models})
+    limit = agreed({r.cpu_limit for r in models})
+    panel = p.timeseries_panel(
+        "Serving CPU per replica (cores)",
+        "CPU cores each serving container uses. The dashed lines are the cores one replica "
+        "requests (serving.models[].resources.cpuRequest: above it, it borrows idle CPU) and "
+        "its cpuLimit where one is set (there it is throttled).",
+        p.COUNT,
+    ).min(0)
+    steps = [(request, p.YELLOW)] if request is not None else []
+    if limit is not None and resources.cpu_limited(spec, models):
+        steps.append((limit, p.RED))
+    if steps:
+        panel = p.threshold_lines(panel, p.GREEN, *steps)
+    used = f"container_cpu_usage_seconds_total{{{resources.containers(spec, C.SERVING)}}}"
+    return panel.with_target(
+        p.prom(
+            f"sum by ({q.CONTAINER_BY}) (rate({used}[$__rate_interval]))", resources.replica(spec)
+        )
+    )
+
+
+def worker_memory(spec: PlatformSpec) -> timeseries.Panel:
+    panel = (
+        p.timeseries_panel(
+            "Serving memory / limit",
+            "Each serving container's working set over its memory limit. The dashed line is "
+            f"where {cv.Alert.CONTAINER_MEMORY_NEAR_LIMIT} fires; at 100% the container is "
+            "killed and its in-flight requests fail.",
+            p.RATIO,
+        )
+        .min(0)
+        .max(1)
+    )
+    fires_at = p.number(spec.alerts.container_memory_ratio)
+    selector = resources.containers(spec, C.SERVING)
+    return p.threshold_lines(panel, p.GREEN, (fires_at, p.RED)).with_target(
+        p.prom(q.container_memory_ratio(selector), resources.replica(spec))
+    )
+
+
+def saturation(spec: PlatformSpec) -> list[timeseries.Panel]:
+    """The serving containers against what they were given, where containers are scraped."""
+    if not resources.containers_scraped(spec):
+        return []
+    panels = [worker_cpu(spec), worker_memory(spec)]
+    if resources.cpu_limited(spec, [m.resources for m in spec.serving.models]):
+        panels.append(resources.cpu_throttled(spec, C.SERVING))
+    return resources.tile(panels)
+
+
 def serving_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
-    return (
+    board = (
         p.base(
             UID,
             "Serving RED",
@@ -114,6 +179,7 @@ def serving_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
             time_from="now-6h",
             refresh="30s",
         )
+        .link(resources.link())
         .annotation(p.deployments())
         .with_row(p.row("Requests and errors"))
         .with_panel(request_rate())
@@ -124,3 +190,9 @@ def serving_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
         .with_panel(latency_quantiles(spec))
         .with_panel(latency_heatmap())
     )
+    panels = saturation(spec)
+    if panels:
+        board = board.with_row(p.row("Saturation"))
+        for panel in panels:
+            board = board.with_panel(panel)
+    return board

@@ -87,6 +87,7 @@ class HostAccess:
     pid: bool = False
     network: bool = False
     gpus: bool = False
+    root: bool = False  # runs as root: what it reads is root's only
 
 
 # The one exception to "no host access": the collectors whose purpose is to read the host.
@@ -101,7 +102,7 @@ HOST_ACCESS: Final[dict[Component, HostAccess]] = {
         pid=True,
         network=True,
     ),
-    # cAdvisor's documented docker mounts, all read-only.
+    # cAdvisor's documented docker mounts, all read-only; docker's state is root's only.
     Component.CADVISOR: HostAccess(
         paths=(
             ("/", "/rootfs"),
@@ -110,12 +111,14 @@ HOST_ACCESS: Final[dict[Component, HostAccess]] = {
             ("/var/lib/docker", "/var/lib/docker"),
             ("/dev/disk", "/dev/disk"),
         ),
+        root=True,
     ),
     # NVIDIA's DCGM exporter reads the GPUs through the driver, and (Kubernetes) the kubelet's
     # pod-resources socket to name the pod using each GPU.
     Component.DCGM_EXPORTER: HostAccess(
         paths=(("/var/lib/kubelet/pod-resources", "/var/lib/kubelet/pod-resources"),),
         gpus=True,
+        root=True,
     ),
 }
 # The extended resource a served model requests GPUs by.

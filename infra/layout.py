@@ -22,6 +22,7 @@ C = cv.Component
 NOBODY: Final = 65534  # the Prometheus images run as nobody
 APP_USER: Final = 10001  # our images and Loki/Tempo/the collector
 GRAFANA_USER: Final = 472
+ROOT: Final = 0  # only collectors whose host access says so (cv.HOST_ACCESS)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,12 @@ LAYOUT: Final[Mapping[cv.Component, Layout]] = {
         secrets_dir="/etc/mlflow/secrets",
     ),
     C.SERVING: Layout(C.SERVING, APP_USER, Probes("/readyz", "/livez")),
+    C.NODE_EXPORTER: Layout(C.NODE_EXPORTER, NOBODY, Probes("/", "/")),
+    C.CADVISOR: Layout(C.CADVISOR, ROOT, Probes("/healthz", "/healthz")),
+    C.KUBE_STATE_METRICS: Layout(
+        C.KUBE_STATE_METRICS, NOBODY, Probes("/readyz", "/livez", port="telemetry")
+    ),
+    C.DCGM_EXPORTER: Layout(C.DCGM_EXPORTER, ROOT, Probes("/health", "/health")),
     C.GRAFANA: Layout(
         C.GRAFANA,
         GRAFANA_USER,

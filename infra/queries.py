@@ -85,7 +85,15 @@ def error_log_query(window: str) -> str:
 # --- Saturation: the collectors' series. Every one carries `component` (cv.COMPONENT_LABEL),
 # set at scrape time (infra.render.prometheus), so a query reads the same on both targets.
 C = cv.Component
-CADVISOR: Final = f'job="{cv.JOB[C.CADVISOR]}",{cv.COMPONENT_LABEL}!=""'
+CADVISOR_JOB: Final = f'job="{cv.JOB[C.CADVISOR]}"'
+CADVISOR: Final = f'{CADVISOR_JOB},{cv.COMPONENT_LABEL}!=""'
+
+
+def containers_of(component: cv.Component) -> str:
+    """The selector of one component's containers."""
+    return f'{CADVISOR_JOB},{cv.COMPONENT_LABEL}="{component}"'
+
+
 KUBE_STATE: Final = f'job="{cv.JOB[C.KUBE_STATE_METRICS]}"'
 KUBE_STATE_PLATFORM: Final = f'{KUBE_STATE},{cv.COMPONENT_LABEL}!=""'
 NODE: Final = f'job="{cv.JOB[C.NODE_EXPORTER]}"'
@@ -100,19 +108,21 @@ POD_BY: Final = f"{cv.COMPONENT_LABEL}, namespace, pod"
 NODE_FILESYSTEMS: Final = f'{NODE},fstype!~"tmpfs|overlay|squashfs|nsfs|ramfs",mountpoint!=""'
 
 
-def container_memory_ratio() -> str:
-    """Working set over memory limit, per container (containers without a limit left out)."""
+def container_memory_ratio(selector: str = CADVISOR) -> str:
+    """Working set over memory limit, per container (containers without a limit left out);
+    `selector` narrows the containers (a dashboard's one component)."""
     return (
-        f"max by ({CONTAINER_BY}) (container_memory_working_set_bytes{{{CADVISOR}}})\n/\n"
-        f"max by ({CONTAINER_BY}) (container_spec_memory_limit_bytes{{{CADVISOR}}} > 0)"
+        f"max by ({CONTAINER_BY}) (container_memory_working_set_bytes{{{selector}}})\n/\n"
+        f"max by ({CONTAINER_BY}) (container_spec_memory_limit_bytes{{{selector}}} > 0)"
     )
 
 
-def cpu_throttled_ratio(window: str) -> str:
-    """Share of CFS periods in which a container was throttled at its CPU limit."""
+def cpu_throttled_ratio(window: str, selector: str = CADVISOR) -> str:
+    """Share of CFS periods in which a container was throttled at its CPU limit (of the
+    containers `selector` picks: every platform container by default)."""
     return (
-        f"sum by ({CONTAINER_BY}) (rate(container_cpu_cfs_throttled_periods_total{{{CADVISOR}}}[{window}]))\n/\n"
-        f"sum by ({CONTAINER_BY}) (rate(container_cpu_cfs_periods_total{{{CADVISOR}}}[{window}]))"
+        f"sum by ({CONTAINER_BY}) (rate(container_cpu_cfs_throttled_periods_total{{{selector}}}[{window}]))\n/\n"
+        f"sum by ({CONTAINER_BY}) (rate(container_cpu_cfs_periods_total{{{selector}}}[{window}]))"
     )
 
 
@@ -123,11 +133,13 @@ def container_restarts(window: str) -> str:
     )
 
 
-def crash_looping() -> str:
-    return (
-        f"max by ({POD_BY}, container) (kube_pod_container_status_waiting_reason"
-        f'{{{KUBE_STATE_PLATFORM},reason="CrashLoopBackOff"}})'
-    )
+def crash_looping(window: str | None = None) -> str:
+    """1 for a container waiting in CrashLoopBackOff (at any time in `window`, when given: a
+    crash-looping container runs for a moment between back-offs)."""
+    waiting = f'kube_pod_container_status_waiting_reason{{{KUBE_STATE_PLATFORM},reason="CrashLoopBackOff"}}'
+    if window is not None:
+        waiting = f"max_over_time({waiting}[{window}])"
+    return f"max by ({POD_BY}, container) ({waiting})"
 
 
 def pod_not_ready() -> str:
@@ -166,6 +178,11 @@ def node_filesystem_available() -> tuple[str, str]:
         f"node_filesystem_avail_bytes{{{NODE_FILESYSTEMS}}}",
         f"node_filesystem_size_bytes{{{NODE_FILESYSTEMS}}}",
     )
+
+
+def node_filesystem_writable() -> str:
+    """The node filesystems mounted read-write (a read-only one cannot fill up)."""
+    return f"node_filesystem_readonly{{{NODE_FILESYSTEMS}}} == 0"
 
 
 def tsdb_retention_ratio() -> str:

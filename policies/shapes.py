@@ -67,6 +67,10 @@ _IMAGE_COMPONENTS: Final[dict[str, str]] = {
     "mlflow-server": cv.Component.MLFLOW.value,
     "opentelemetry-collector-contrib": cv.Component.OTEL_COLLECTOR.value,
     "opentelemetry-collector": cv.Component.OTEL_COLLECTOR.value,
+    "node-exporter": cv.Component.NODE_EXPORTER.value,
+    "cadvisor": cv.Component.CADVISOR.value,
+    "kube-state-metrics": cv.Component.KUBE_STATE_METRICS.value,
+    "dcgm-exporter": cv.Component.DCGM_EXPORTER.value,
 }
 
 
@@ -215,6 +219,31 @@ def component(resource_type: str, props: Props) -> str | None:
             if found:
                 return found
     return None
+
+
+def _image_components(resource_type: str, props: Props) -> set[str | None]:
+    """The components the workload's known images belong to (None: no platform image); an
+    image not known yet (a preview of a pulled image's digest) is judged at `up`."""
+    images = [props.get("image")] if resource_type == DOCKER_CONTAINER else []
+    images += [c.get("image") for c in containers(pod_spec(resource_type, props))]
+    return {
+        _IMAGE_COMPONENTS.get(parse_image(i).repository.rsplit("/", 1)[-1])
+        if isinstance(i, str)
+        else None
+        for i in images
+        if not is_unknown(i)
+    }
+
+
+def host_access(resource_type: str, props: Props) -> cv.HostAccess | None:
+    """The host access a workload may have (cv.HOST_ACCESS, the one exception): only a
+    collector that reads its host, named so by its label and run from that collector's image
+    alone (every container, init containers too). None for everything else."""
+    name = labels(resource_type, props).get(cv.LABEL_NAME)
+    allowed = {c.value: a for c, a in cv.HOST_ACCESS.items()}.get(name) if name else None
+    if allowed is None or not _image_components(resource_type, props) <= {name}:
+        return None
+    return allowed
 
 
 def workload_args(resource_type: str, props: Props) -> list[list[str]]:

@@ -9,17 +9,42 @@ from pathlib import Path
 import pytest
 
 from infra import endpoints as ep
-from infra.config import ROOT, from_stack_file, load_spec
+from infra.config import ROOT, StackConfig, from_stack_file, load_spec
 from infra.render import render_all
 from infra.render.__main__ import write
 from infra.spec import PlatformSpec
+from stacks import profile
 from tests import tools
 
 STACKS = ("dev", "staging", "prod")
+# Not a shipped stack: staging with a served model on one GPU, the only way the DCGM exporter
+# and the GPU alerts are rendered. Tests of "every alert the platform can raise" add it.
+GPU_STACK = "staging"
+GPU_VARIANT = f"{GPU_STACK}+gpu"
+# The shipped stacks and the GPU variant: between them, every alert the platform can raise.
+ALERT_STACKS = (*STACKS, GPU_VARIANT)
 
 
 def stack_spec(stack: str) -> PlatformSpec:
     return load_spec(from_stack_file(stack, ROOT))
+
+
+def spec_with(stack: str, **values: object) -> PlatformSpec:
+    """A shipped stack's spec with top-level settings replaced (`serving={...}`)."""
+    base = from_stack_file(stack, ROOT)
+    overrides = {f"mlops:{key}": value for key, value in values.items()}
+    return load_spec(StackConfig(stack, {**base.values, **overrides}, base.secret_keys))
+
+
+def gpu_spec(gpus: int = 1, **values: object) -> PlatformSpec:
+    """GPU_STACK with each served model requesting `gpus` GPUs (and other settings replaced)."""
+    models = [model | {"gpus": gpus} for model in profile(GPU_STACK)["serving"]["models"]]
+    return spec_with(GPU_STACK, serving={"models": models}, **values)
+
+
+def variant_spec(stack: str) -> PlatformSpec:
+    """A shipped stack's spec, or the GPU variant's."""
+    return gpu_spec() if stack == GPU_VARIANT else stack_spec(stack)
 
 
 def run(cmd: Sequence[str | Path], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -17,8 +17,10 @@ import yaml
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from dashboards import FOLDERS, build_all, to_json
+from dashboards import FOLDERS, build_all, resources, to_json
 from dashboards import panels as p
+from dashboards import platform as platform_dashboard
+from dashboards import serving as serving_dashboard
 from dashboards import slo as slo_dashboard
 from dashboards.__main__ import main as dashboards_main
 from dashboards.known_metrics import KNOWN_METRICS
@@ -259,6 +261,114 @@ def test_alert_thresholds_of_the_spec_are_drawn_on_the_panels() -> None:
     steps = drift["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert [s["value"] for s in steps] == [None, 0.3]
     assert drift["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "dashed"
+
+
+def _spec_with(environment: str, **model: Any) -> PlatformSpec:
+    """An environment's spec whose served models all get `model`'s settings (gpus, resources)."""
+    models = [m | model for m in profile(environment)["serving"]["models"]]
+    values = {"mlops:environment": environment, "mlops:serving": {"models": models}}
+    return load_spec(StackConfig("t", values))
+
+
+def _board(spec: PlatformSpec, uid: str) -> JSONDict:
+    board: JSONDict = json.loads(to_json(build_all(spec)[uid]))
+    return board
+
+
+def _rows(board: JSONDict) -> list[str]:
+    return [panel["title"] for panel in board["panels"] if panel["type"] == "row"]
+
+
+def _titled(board: JSONDict, title: str) -> JSONDict:
+    return next(panel for panel in _panels(board) if panel["title"] == title)
+
+
+def _metrics(spec: PlatformSpec) -> set[str]:
+    exprs = [e for board in build_all(spec).values() for e in _promql(json.loads(to_json(board)))]
+    return {name for expr in exprs for name in selectors(_substituted(expr))}
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging"])
+def test_the_gpu_row_is_there_only_when_a_served_model_requests_gpus(environment: str) -> None:
+    without, with_gpus = _spec(environment), _spec_with(environment, gpus=1)
+    assert not without.gpus
+    assert "GPUs" not in _rows(_boards(environment)[resources.UID])
+    assert not {m for m in _metrics(without) if m.startswith("DCGM_")}
+    board = _board(with_gpus, resources.UID)
+    assert _rows(board)[-1] == "GPUs"
+    assert {"DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_GPU_UTIL"} <= _metrics(
+        with_gpus
+    )
+    assert _unknown_metrics(board, with_gpus) == set()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_kubernetes_panels_are_only_on_the_stacks_that_scrape_kubernetes(stack: str) -> None:
+    """kube-state-metrics and the kubelet run only on Kubernetes; dev has cAdvisor instead."""
+    spec, metrics = _spec(stack), _metrics(_spec(stack))
+    kubernetes = spec.target == "kubernetes"
+    assert bool({m for m in metrics if m.startswith("kube_")}) == kubernetes
+    assert bool({m for m in metrics if m.startswith("kubelet_")}) == kubernetes
+    assert ("Kubernetes workloads" in _rows(_boards(stack)[resources.UID])) == kubernetes
+    assert "container_memory_working_set_bytes" in metrics
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_saturation_panels_read_only_jobs_the_stack_scrapes(stack: str) -> None:
+    """A panel on a collector the stack does not run is left out, not drawn empty (the live
+    tier asks every dev query for data)."""
+    spec = _spec(stack)
+    config = yaml.safe_load(render_all(spec, ep.for_spec(spec))[cv.PROMETHEUS_CONFIG])
+    scraped = {job["job_name"] for job in config["scrape_configs"]}
+    for uid in (resources.UID, serving_dashboard.UID):
+        read = {
+            job for e in _promql(_boards(stack)[uid]) for job in re.findall(r'job="([^"]+)"', e)
+        }
+        assert read, uid
+        assert read <= scraped, (uid, read - scraped)
+
+
+def test_the_resources_dashboard_is_in_the_platform_folder_and_linked_from_serving_and_platform() -> (
+    None
+):
+    assert FOLDERS[resources.UID] == cv.FOLDER_UID["platform"]
+    boards = _boards("dev")
+    for uid in (serving_dashboard.UID, platform_dashboard.UID):
+        links = [link for link in boards[uid]["links"] if link["type"] == "link"]
+        assert [link["url"] for link in links] == [f"/d/{resources.UID}"], uid
+        assert links[0]["keepTime"]
+
+
+def test_cpu_limits_bring_the_throttling_panels_where_the_target_applies_them() -> None:
+    """Kubernetes sets cpuLimit (cAdvisor then reports CFS quota and throttling); the docker
+    target sets memory limits only, so dev never draws them."""
+    for uid, title in ((resources.UID, "CPU throttled"), (serving_dashboard.UID, "CPU throttled")):
+        limited = _board(_spec_with("staging", resources=_cpu_limited("staging")), uid)
+        assert _titled(limited, title)["targets"], uid
+        assert title not in [panel["title"] for panel in _panels(_boards("staging")[uid])]
+        dev = _board(_spec_with("dev", resources=_cpu_limited("dev")), uid)
+        assert title not in [panel["title"] for panel in _panels(dev)], uid
+    serving = _board(
+        _spec_with("staging", resources=_cpu_limited("staging")), serving_dashboard.UID
+    )
+    steps = _titled(serving, "Serving CPU per replica (cores)")["fieldConfig"]["defaults"]
+    assert [s["value"] for s in steps["thresholds"]["steps"]] == [None, 0.25, 0.5]
+
+
+def _cpu_limited(environment: str) -> dict[str, str]:
+    requests: dict[str, str] = profile(environment)["serving"]["models"][0]["resources"]
+    return requests | {"cpuLimit": "500m"}
+
+
+def test_saturation_thresholds_of_the_spec_are_drawn_on_the_panels() -> None:
+    values = {"mlops:environment": "dev", "mlops:alerts": {"containerMemoryRatio": 0.8}}
+    spec = load_spec(StackConfig("t", values))
+    for uid, title in (
+        (resources.UID, "Memory working set / limit"),
+        (serving_dashboard.UID, "Serving memory / limit"),
+    ):
+        steps = _titled(_board(spec, uid), title)["fieldConfig"]["defaults"]["thresholds"]
+        assert [s["value"] for s in steps["steps"]] == [None, 0.8], uid
 
 
 def test_the_logs_panel_links_a_line_to_its_trace_in_tempo() -> None:

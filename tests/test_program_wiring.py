@@ -41,7 +41,11 @@ C = cv.Component
 ALERTMANAGER_SECRETS = str(layout.of(C.ALERTMANAGER).secrets_dir)
 CONTAINER = "docker:index/container:Container"
 DATASOURCE = "grafana:oss/dataSource:DataSource"
-WORKLOAD_KINDS = {"kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment"}
+WORKLOAD_KINDS = {
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:DaemonSet",
+}
 PINNED = re.compile(
     r"^[a-z0-9./_-]+(:[0-9]+)?(/[a-z0-9._-]+)*:(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]*(@sha256:[0-9a-f]{64})?$"
 )
@@ -94,6 +98,7 @@ def _docker_listening(container: Mapping[str, Any]) -> set[int]:
     args = [str(a) for a in container.get("command") or []]
     ports = {int(m.group(1)) for a in args if (m := re.search(r"listen-address=[^:]*:(\d+)$", a))}
     ports |= {int(args[i + 1]) for i, a in enumerate(args[:-1]) if a == "--port"}
+    ports |= {int(m.group(1)) for a in args if (m := re.search(r"^--port=(\d+)$", a))}
     envs = dict(e.split("=", 1) for e in container.get("envs") or [])
     if "GF_SERVER_HTTP_PORT" in envs:
         ports.add(int(envs["GF_SERVER_HTTP_PORT"]))
@@ -162,8 +167,14 @@ def _pod_discovery_matches(program: Program, job: Mapping[str, Any]) -> list[str
         r["regex"] for r in job["relabel_configs"] if r.get("action") == "keep"
         and r["source_labels"] == ["__meta_kubernetes_pod_container_port_number"]
     ]  # fmt: skip
+    host_collector = job.get("job_name") in {cv.JOB[c] for c in cv.HOST_ACCESS}
+    namespace = (
+        program.spec.saturation.host_namespace
+        if host_collector
+        else program.spec.kubernetes.namespace
+    )
     for sd in job["kubernetes_sd_configs"]:
-        assert sd["namespaces"]["names"] == [program.spec.kubernetes.namespace]
+        assert sd["namespaces"]["names"] == [namespace]
         wanted = dict(pair.split("=", 1) for pair in sd["selectors"][0]["label"].split(","))
         for workload in _workloads(program):
             labels = workload["spec"]["template"]["metadata"]["labels"]
@@ -178,7 +189,12 @@ def test_prometheus_scrapes_each_component_where_it_really_listens(
     program: Program, job: str
 ) -> None:
     config = yaml.safe_load(_config_file(program, C.PROMETHEUS, "prometheus.yml"))
-    scrape = next(j for j in config["scrape_configs"] if j["job_name"] == job)
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    if C(job) in cv.COLLECTORS and C(job) not in program.spec.collectors:
+        # A collector the stack does not run: no job, unless the kubelet's cAdvisor is read.
+        assert job not in jobs or (job == cv.JOB[C.CADVISOR] and program.spec.kubelet_scraped)
+        return
+    scrape = jobs[job]
     if program.spec.target == "docker":
         targets = [t for group in scrape["static_configs"] for t in group["targets"]]
         assert targets
@@ -389,7 +405,9 @@ def test_dev_containers_are_hardened_and_checked(dev: Program) -> None:
         assert inputs["privileged"] is False, container.name
         assert inputs["capabilities"]["drops"] == ["ALL"]
         assert "no-new-privileges:true" in inputs["securityOpts"]
-        assert not str(inputs["user"]).startswith("0")
+        # Root only for a collector that reads root's files (cv.HOST_ACCESS says which).
+        root = {f"{dev.spec.name}-{c.value}" for c, a in cv.HOST_ACCESS.items() if a.root}
+        assert str(inputs["user"]).startswith("0:") is (inputs["name"] in root), container.name
         if "otel-collector" not in container.name:  # its image is FROM scratch: nothing to run
             assert inputs["healthcheck"]["tests"][0] == "CMD", container.name
 
@@ -423,9 +441,13 @@ def test_kubernetes_objects_are_valid_for_a_current_kubernetes(kube: Program) ->
 
 
 def test_every_pod_meets_the_restricted_pod_security_profile(kube: Program) -> None:
+    """Every pod in the platform's namespace; the host collectors' namespace is checked by
+    tests/test_saturation.py."""
     namespace = kube.mocks.named(kube.spec.kubernetes.namespace).inputs
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     for workload in _workloads(kube):
+        if workload["metadata"]["namespace"] != kube.spec.kubernetes.namespace:
+            continue
         pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
@@ -473,7 +495,7 @@ def test_every_multi_replica_workload_has_a_disruption_budget(kube: Program) -> 
         for r in kube.of_type("kubernetes:policy/v1:PodDisruptionBudget")
     ]
     for workload in _workloads(kube):
-        if workload["spec"]["replicas"] > 1:
+        if workload["spec"].get("replicas", 1) > 1:  # a DaemonSet has none: one per node
             assert workload["spec"]["selector"]["matchLabels"] in budgets, workload["metadata"][
                 "name"
             ]
@@ -497,14 +519,25 @@ def test_alertmanager_replicas_form_one_cluster(kube: Program) -> None:
     assert workload["spec"]["serviceName"] == f"{name}-headless"
 
 
-def test_only_prometheus_may_read_the_kubernetes_api(kube: Program) -> None:
-    (role,) = kube.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
-    assert role.inputs["rules"] == [
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
-    ]
+def test_only_prometheus_and_kube_state_metrics_may_read_the_kubernetes_api(
+    kube: Program,
+) -> None:
+    roles = kube.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
+    # Prometheus lists pods where it discovers them: the platform's namespace, and the host
+    # collectors' when one runs.
+    assert {r.inputs["metadata"]["namespace"] for r in roles} == {
+        kube.spec.kubernetes.namespace,
+        *([kube.spec.saturation.host_namespace] if C.NODE_EXPORTER in kube.spec.collectors else []),
+    }
+    for role in roles:
+        assert role.inputs["metadata"]["name"] == f"{kube.spec.name}-prometheus"
+        assert role.inputs["rules"] == [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]}
+        ]
+    readers = {f"{kube.spec.name}-prometheus", f"{kube.spec.name}-kube-state-metrics"}
     for workload in _workloads(kube):
         mounts_token = workload["spec"]["template"]["spec"]["automountServiceAccountToken"]
-        assert mounts_token is workload["metadata"]["name"].endswith("-prometheus")
+        assert mounts_token is (workload["metadata"]["name"] in readers)
 
 
 def test_a_changed_rendered_file_rolls_the_pods() -> None:

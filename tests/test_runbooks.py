@@ -36,7 +36,8 @@ from infra.render.slo import slo_rules
 from infra.spec import PlatformSpec
 from service import catalog
 from tests import tools
-from tests.conftest import STACKS, stack_spec
+from tests.conftest import ALERT_STACKS as STACKS
+from tests.conftest import variant_spec
 from tests.promql import selectors
 
 RUNBOOKS = ROOT / "docs" / "runbooks"
@@ -72,6 +73,7 @@ PLACEHOLDERS = {
     "job": "serving",
     "integration": "slack",
     "rule_group": "mlops-serving",
+    "component": "mlflow",
     "__rate_interval": "1m",
     "__range": "1h",
 }
@@ -101,7 +103,8 @@ class Link:
 
 @cache
 def _spec(stack: str) -> PlatformSpec:
-    return stack_spec(stack)
+    """A shipped stack, or the GPU variant (the only one that raises the GPU alerts)."""
+    return variant_spec(stack)
 
 
 def _rules(stack: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -168,7 +171,8 @@ def _resolved(stack: str) -> tuple[alerts.ResolvedAlert, ...]:
 
 
 def _alert_names() -> frozenset[str]:
-    """Every alert the platform can raise in any shipped stack, whether or not it is disabled."""
+    """Every alert the platform can raise in any shipped stack (or the GPU variant), whether or
+    not it is disabled."""
     return frozenset(alert.name for stack in STACKS for alert in _resolved(stack))
 
 
@@ -218,7 +222,8 @@ def _section(text: str, title: str) -> str:
 def _known_metrics() -> frozenset[str]:
     exported = {series for metric in catalog.CATALOG for series in metric.series()}
     recorded = {rule["record"] for stack in STACKS for _, rule in _rules(stack) if "record" in rule}
-    return frozenset(exported | set(KNOWN_METRICS) | BENTOML_METRICS | PROMETHEUS_SERIES | recorded)
+    known = set(KNOWN_METRICS) | BENTOML_METRICS | PROMETHEUS_SERIES
+    return frozenset(exported | known | recorded)
 
 
 def _promql(alert: str) -> list[str]:

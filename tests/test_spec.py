@@ -233,7 +233,53 @@ INVALID: list[tuple[str, dict[str, Any], set[str], str]] = [
         "image without repository",
         _dev(images={"extra": {"tag": "1.0"}}),
         set(),
-        r"mlops:images.extra: unknown key; allowed here: alertmanager, grafana, loki",
+        r"mlops:images.extra: unknown key; allowed here: alertmanager, cadvisor, dcgmExporter, "
+        r"grafana, kubeStateMetrics, loki",
+    ),
+    (
+        "saturation collector switched on with a word",
+        _dev(saturation={"nodeExporter": {"enabled": "sometimes"}}),
+        set(),
+        r"mlops:saturation.nodeExporter.enabled: Input should be a valid boolean",
+    ),
+    (
+        "saturation collector misspelt",
+        _dev(saturation={"nodeExporters": {"enabled": True}}),
+        set(),
+        r"mlops:saturation.nodeExporters: unknown key; allowed here: cadvisor, dcgmExporter, "
+        r"hostNamespace, kubeStateMetrics, kubelet, nodeExporter",
+    ),
+    (
+        "host collectors' namespace not a name",
+        _dev(saturation={"hostNamespace": "Host_Metrics"}),
+        set(),
+        r"mlops:saturation.hostNamespace: must be 2 to 40 lowercase letters",
+    ),
+    (
+        "negative GPUs",
+        _dev(
+            serving={
+                "models": [
+                    {
+                        "name": "m",
+                        "gpus": -1,
+                        "resources": {
+                            "cpuRequest": "1",
+                            "memoryRequest": "1Gi",
+                            "memoryLimit": "1Gi",
+                        },
+                    }
+                ]
+            }
+        ),
+        set(),
+        r"mlops:serving.models\[0\].gpus: Input should be greater than or equal to 0",
+    ),
+    (
+        "container memory ratio above the limit",
+        _dev(alerts={"containerMemoryRatio": 1.5}),
+        set(),
+        r"mlops:alerts.containerMemoryRatio: Input should be less than 1",
     ),
     (
         "image digest malformed",

@@ -10,7 +10,15 @@ from decimal import Decimal
 
 from infra import conventions as cv
 from infra.alerts.model import AlertRule, spoken
-from infra.queries import SERVING, error_ratio, feature_drift, latency_quantile, mean_confidence
+from infra.queries import (
+    SERVING,
+    containers_of,
+    cpu_throttled_ratio,
+    error_ratio,
+    feature_drift,
+    latency_quantile,
+    mean_confidence,
+)
 from infra.queries import number as n
 from infra.spec import AlertThresholds
 from service import catalog as m
@@ -35,7 +43,26 @@ def high_error_ratio(t: AlertThresholds) -> AlertRule:
     )
 
 
-def high_latency_p95(t: AlertThresholds) -> AlertRule:
+def throttling(t: AlertThresholds) -> str:
+    """A sentence for a latency alert's description: how throttled at their CPU limit the
+    serving containers are now (the most throttled one), queried when the alert fires. Empty
+    when no container figures come back."""
+    window = t.saturation_window
+    throttled = f"max({cpu_throttled_ratio(window, containers_of(cv.Component.SERVING))})".replace(
+        "\n", " "
+    )
+    return (
+        f"{{{{ with printf `{throttled}` | query }}}} The most throttled serving container "
+        f"spent {{{{ . | first | value | humanizePercentage }}}} of its CPU periods over "
+        f"{spoken(window)} throttled at its CPU limit "
+        f"(PlatformContainerCpuThrottled fires above {n(Decimal(repr(t.cpu_throttled_ratio)) * 100)}%)."
+        "{{ end }}"
+    )
+
+
+def high_latency_p95(t: AlertThresholds, containers: bool = False) -> AlertRule:
+    """`containers`: per-container figures are scraped, so the description can tell whether
+    CPU throttling explains the latency."""
     p95 = n(t.serving_latency_p95_seconds)
     return AlertRule(
         A.SERVING_HIGH_LATENCY_P95.value,
@@ -45,7 +72,7 @@ def high_latency_p95(t: AlertThresholds) -> AlertRule:
         cv.Severity.WARNING,
         "Model {{ $labels.model }} is slow.",
         "The 95th percentile latency of {{ $labels.model }} is {{ $value | humanizeDuration }} "
-        f"(threshold {p95}s).",
+        f"(threshold {p95}s).{throttling(t) if containers else ''}",
         threshold=t.serving_latency_p95_seconds,
     )
 
@@ -119,15 +146,18 @@ def feature_drifted(t: AlertThresholds) -> AlertRule:
     )
 
 
-def rules(t: AlertThresholds) -> list[AlertRule]:
+def rules(t: AlertThresholds, containers: bool = False) -> list[AlertRule]:
+    """`containers`: per-container figures are scraped (`saturation.containers_scraped`)."""
     return [
-        build(t)
-        for build in (
-            high_error_ratio,
-            high_latency_p95,
-            model_not_loaded,
-            low_confidence,
-            low_accuracy,
-            feature_drifted,
-        )
+        high_error_ratio(t),
+        high_latency_p95(t, containers),
+        *(
+            build(t)
+            for build in (
+                model_not_loaded,
+                low_confidence,
+                low_accuracy,
+                feature_drifted,
+            )
+        ),
     ]

@@ -62,6 +62,21 @@ def uploads(w: Workload) -> list[docker.ContainerUploadArgs]:
     return rendered + secrets
 
 
+def volumes(w: Workload, data: docker.Volume | None) -> list[docker.ContainerVolumeArgs]:
+    """Its data volume, and the host paths a collector reads (cv.HOST_ACCESS), read-only.
+    node-exporter stays on the stack's network rather than the host's, so Prometheus reaches
+    it by name and nothing listens beyond 127.0.0.1: its network figures are its own."""
+    mounts = [
+        docker.ContainerVolumeArgs(host_path=source, container_path=target, read_only=True)
+        for source, target in (w.host.paths if w.host else ())
+    ]
+    if data is not None:
+        mounts.insert(
+            0, docker.ContainerVolumeArgs(container_path=w.data_path, volume_name=data.name)
+        )
+    return mounts
+
+
 def envs(w: Workload) -> list[pulumi.Input[str]]:
     plain: list[pulumi.Input[str]] = [f"{k}={v}" for k, v in sorted(w.env.items())]
     return plain + [
@@ -167,11 +182,9 @@ class DockerTarget:
             envs=envs(w),
             user=f"{w.user}:{w.user}",
             uploads=uploads(w),
-            volumes=[
-                docker.ContainerVolumeArgs(container_path=w.data_path, volume_name=volume.name)
-            ]
-            if volume
-            else [],
+            volumes=volumes(w, volume),
+            pid_mode="host" if w.host and w.host.pid else None,
+            gpus="all" if w.gpus or (w.host and w.host.gpus) else None,
             tmpfs=dict.fromkeys(w.scratch_paths, f"rw,noexec,nosuid,size=256m,uid={w.user}"),
             read_only=True,
             privileged=False,

@@ -48,16 +48,30 @@ def labels(w: Workload) -> dict[str, str]:
     }
 
 
-def namespace_manifest(spec: PlatformSpec) -> dict[str, Any]:
-    pss = {f"pod-security.kubernetes.io/{mode}": PSS_LEVEL for mode in ("enforce", "audit", "warn")}
+HOST_PSS_LEVEL = "privileged"  # host PID, network and paths: what node-exporter is for
+
+
+def namespace_manifest(spec: PlatformSpec, host: bool = False) -> dict[str, Any]:
+    """The platform's namespace (restricted), or the host collectors' own (privileged)."""
+    level = HOST_PSS_LEVEL if host else PSS_LEVEL
+    pss = {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
-            "name": spec.kubernetes.namespace,
+            "name": spec.saturation.host_namespace if host else spec.kubernetes.namespace,
             "labels": {cv.LABEL_PART_OF: cv.PART_OF, cv.LABEL_MANAGED_BY: MANAGED_BY, **pss},
         },
     }
+
+
+def has_host_namespace(spec: PlatformSpec) -> bool:
+    """Whether a collector with host access runs (in its own namespace)."""
+    return bool(spec.collectors & set(cv.HOST_ACCESS))
+
+
+def namespace_of(w: Workload, spec: PlatformSpec) -> str:
+    return w.namespace or spec.kubernetes.namespace
 
 
 def _key(relative: str) -> str:
@@ -114,6 +128,10 @@ def _mounts(w: Workload) -> list[dict[str, Any]]:
         mounts.append({"name": "files", "mountPath": root, "readOnly": True})
     if w.data_path:
         mounts.append({"name": "data", "mountPath": w.data_path})
+    mounts += [
+        {"name": f"host-{i}", "mountPath": target, "readOnly": True}
+        for i, (_, target) in enumerate(w.host.paths if w.host else ())
+    ]
     return mounts + [
         {"name": f"scratch-{i}", "mountPath": path} for i, path in enumerate(w.scratch_paths)
     ]
@@ -128,8 +146,10 @@ def _probe(check: HttpCheck, failures: int) -> dict[str, Any]:
     }
 
 
-def _resources(r: Resources) -> dict[str, Any]:
+def _resources(r: Resources, gpus: int = 0) -> dict[str, Any]:
     limits = {"memory": r.memory_limit} | ({"cpu": r.cpu_limit} if r.cpu_limit else {})
+    if gpus:
+        limits[cv.GPU_RESOURCE] = str(gpus)  # extended resources: the limit is the request
     return {"requests": {"cpu": r.cpu_request, "memory": r.memory_request}, "limits": limits}
 
 
@@ -143,18 +163,26 @@ RESTRICTED_CONTAINER: dict[str, Any] = {
 }
 
 
+def _container_security(w: Workload) -> dict[str, Any]:
+    """Restricted, except the root user a host collector needs (cv.HOST_ACCESS)."""
+    context = copy.deepcopy(RESTRICTED_CONTAINER)
+    if w.host is not None and w.host.root:
+        context["runAsNonRoot"] = False
+    return context
+
+
 def _container(w: Workload, namespace: str) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": w.component.value,
         "image": w.image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": name, "containerPort": port} for name, port in w.ports.items()],
-        "resources": _resources(w.resources),
+        "resources": _resources(w.resources, w.gpus),
         # A slow first start (a model download, a WAL replay) gets 5 minutes before liveness counts.
         "startupProbe": _probe(w.liveness, 30),
         "readinessProbe": _probe(w.readiness, 3),
         "livenessProbe": _probe(w.liveness, 6),
-        "securityContext": copy.deepcopy(RESTRICTED_CONTAINER),
+        "securityContext": _container_security(w),
         "volumeMounts": _mounts(w),
     }
     # Fields at their API default are left out, as the API server and the provider's rendering
@@ -208,18 +236,35 @@ def _volumes(w: Workload) -> list[dict[str, Any]]:
             )
         volumes.append({"name": "files", "projected": {"sources": sources, "defaultMode": 0o444}})
     volumes += [
+        {"name": f"host-{i}", "hostPath": {"path": source, "type": "Directory"}}
+        for i, (source, _) in enumerate(w.host.paths if w.host else ())
+    ]
+    volumes += [
         {"name": f"scratch-{i}", "emptyDir": {"sizeLimit": "256Mi"}}
         for i, _ in enumerate(w.scratch_paths)
     ]
     return volumes
 
 
+def _host_namespaces(w: Workload) -> dict[str, Any]:
+    """The host namespaces a collector shares (cv.HOST_ACCESS), and the pod settings they need:
+    it runs on every node, tainted ones too."""
+    if w.host is None:
+        return {}
+    spec: dict[str, Any] = {"tolerations": [{"operator": "Exists"}]}
+    if w.host.pid:
+        spec["hostPID"] = True
+    if w.host.network:
+        spec |= {"hostNetwork": True, "dnsPolicy": "ClusterFirstWithHostNet"}
+    return spec
+
+
 def pod_template(w: Workload, namespace: str) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "serviceAccountName": w.name,
-        "automountServiceAccountToken": w.discovers_pods,
+        "automountServiceAccountToken": w.uses_api,
         "securityContext": {
-            "runAsNonRoot": True,
+            "runAsNonRoot": w.user != 0,
             "runAsUser": w.user,
             "runAsGroup": w.user,
             "fsGroup": w.user,
@@ -229,6 +274,7 @@ def pod_template(w: Workload, namespace: str) -> dict[str, Any]:
         "containers": [_container(w, namespace)],
         "volumes": _volumes(w),
         "terminationGracePeriodSeconds": 60,
+        **_host_namespaces(w),
     }
     if w.replicas > 1:
         spec["topologySpreadConstraints"] = [
@@ -285,27 +331,56 @@ def service_account(w: Workload, ns: str) -> list[dict[str, Any]]:
             "apiVersion": "v1",
             "kind": "ServiceAccount",
             "metadata": _metadata(w, ns),
-            "automountServiceAccountToken": w.discovers_pods,
+            "automountServiceAccountToken": w.uses_api,
         }
     ]
 
 
+RBAC = "rbac.authorization.k8s.io"
+
+
 def pod_reader_rbac(w: Workload, ns: str) -> list[dict[str, Any]]:
-    """A Role to list the namespace's pods, bound to the workload's account (Prometheus)."""
-    if not w.discovers_pods:
+    """A Role to list pods in each namespace the workload discovers them in, bound to its
+    account (Prometheus: the platform's namespace, and the host collectors')."""
+    objects: list[dict[str, Any]] = []
+    for where in w.discovers_pods_in:
+        role = {
+            "apiVersion": f"{RBAC}/v1",
+            "kind": "Role",
+            "metadata": _metadata(w, where),
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]}],
+        }
+        binding = {
+            "apiVersion": f"{RBAC}/v1",
+            "kind": "RoleBinding",
+            "metadata": _metadata(w, where),
+            "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": w.name},
+            "subjects": [{"kind": "ServiceAccount", "name": w.name, "namespace": ns}],
+        }
+        objects += [role, binding]
+    return objects
+
+
+def cluster_reader_rbac(w: Workload, ns: str) -> list[dict[str, Any]]:
+    """A ClusterRole with exactly the workload's reads (read verbs only), bound to its account:
+    kube-state-metrics' objects, Prometheus' nodes and their proxy."""
+    if not w.cluster_reads:
         return []
-    rbac = "rbac.authorization.k8s.io"
+    metadata = {"name": w.name, "labels": labels(w)}
     role = {
-        "apiVersion": f"{rbac}/v1",
-        "kind": "Role",
-        "metadata": _metadata(w, ns),
-        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
+        "apiVersion": f"{RBAC}/v1",
+        "kind": "ClusterRole",
+        "metadata": metadata,
+        "rules": [
+            {"apiGroups": [r.group], "resources": list(r.resources), "verbs": list(r.verbs)}
+            for r in w.cluster_reads
+        ],
     }
     binding = {
-        "apiVersion": f"{rbac}/v1",
-        "kind": "RoleBinding",
-        "metadata": _metadata(w, ns),
-        "roleRef": {"apiGroup": rbac, "kind": "Role", "name": w.name},
+        "apiVersion": f"{RBAC}/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": copy.deepcopy(metadata),
+        "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": w.name},
         "subjects": [{"kind": "ServiceAccount", "name": w.name, "namespace": ns}],
     }
     return [role, binding]
@@ -365,7 +440,7 @@ def _claim(w: Workload, spec: PlatformSpec) -> dict[str, Any]:
 def statefulset(w: Workload, spec: PlatformSpec) -> list[dict[str, Any]]:
     if not w.stateful:
         return []
-    ns = spec.kubernetes.namespace
+    ns = namespace_of(w, spec)
     retain = {"whenDeleted": "Retain", "whenScaled": "Retain"}
     return [
         {
@@ -385,8 +460,27 @@ def statefulset(w: Workload, spec: PlatformSpec) -> list[dict[str, Any]]:
     ]
 
 
+def daemonset(w: Workload, ns: str) -> list[dict[str, Any]]:
+    """One pod per node: the host collectors."""
+    if not w.per_node:
+        return []
+    rolling = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": _metadata(w, ns),
+            "spec": {
+                "selector": {"matchLabels": selector_labels(w)},
+                "updateStrategy": rolling,
+                "template": pod_template(w, ns),
+            },
+        }
+    ]
+
+
 def deployment(w: Workload, ns: str) -> list[dict[str, Any]]:
-    if w.stateful:
+    if w.stateful or w.per_node:
         return []
     rolling = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
     return [
@@ -405,7 +499,7 @@ def deployment(w: Workload, ns: str) -> list[dict[str, Any]]:
 
 
 def pod_disruption_budget(w: Workload, ns: str) -> list[dict[str, Any]]:
-    if w.replicas <= 1:
+    if w.replicas <= 1 or w.per_node:
         return []
     return [
         {
@@ -423,16 +517,18 @@ def manifests(
     """Every object of one workload, in the order to apply them. `secret_data` holds the
     Secret's values (Outputs in the program); when None, the keys alone are listed (for checks
     that never see secrets). Each object function gives [] when the workload has no such object."""
-    ns = spec.kubernetes.namespace
+    ns = namespace_of(w, spec)
     return [
         *configmap(w, ns),
         *secret_object(w, ns, secret_data),
         *service_account(w, ns),
         *pod_reader_rbac(w, ns),
+        *cluster_reader_rbac(w, ns),
         *service(w, ns),
         *headless_service(w, ns),
         *statefulset(w, spec),
         *deployment(w, ns),
+        *daemonset(w, ns),
         *pod_disruption_budget(w, ns),
     ]
 
@@ -463,9 +559,10 @@ def applied(manifest: Mapping[str, Any], rendering: bool) -> bool:
 def manifest_files(workloads: Sequence[Workload], spec: PlatformSpec) -> dict[str, str]:
     """Every object a rendering stack declares, as YAML files numbered in the order to apply
     them (`kubectl apply -f` takes a folder's files in name order), like `helm template`."""
-    objects = [namespace_manifest(spec)] + [
-        m for w in workloads for m in manifests(w, spec) if applied(m, rendering=True)
-    ]
+    objects = [namespace_manifest(spec)]
+    if has_host_namespace(spec):
+        objects.append(namespace_manifest(spec, host=True))
+    objects += [m for w in workloads for m in manifests(w, spec) if applied(m, rendering=True)]
     header = f"{spec.name}: written by `make render` (python -m infra.manifests); do not edit"
     return {
         f"{i:03d}-{m['kind'].lower()}-{m['metadata']['name']}.yaml": dump(m, header)
@@ -491,9 +588,12 @@ _RESOURCES: dict[tuple[str, str], Any] = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
     ("apps/v1", "StatefulSet"): k8s.apps.v1.StatefulSet,
     ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("apps/v1", "DaemonSet"): k8s.apps.v1.DaemonSet,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
     ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
 }
-POD_CONTROLLERS = frozenset({"StatefulSet", "Deployment"})
+POD_CONTROLLERS = frozenset({"StatefulSet", "Deployment", "DaemonSet"})
 _SNAKE = {
     "stringData": "string_data",
     "automountServiceAccountToken": "automount_service_account_token",
@@ -540,11 +640,16 @@ class KubernetesTarget:
             if render_to is not None
             else None
         )
-        keep = pulumi.ResourceOptions(retain_on_delete=True, provider=self.provider)
-        self.namespace = create(
-            namespace_manifest(spec),
-            spec.kubernetes.namespace,
-            pulumi.ResourceOptions.merge(opts or pulumi.ResourceOptions(), keep),
+        keep = pulumi.ResourceOptions.merge(
+            opts or pulumi.ResourceOptions(),
+            pulumi.ResourceOptions(retain_on_delete=True, provider=self.provider),
+        )
+        self.namespace = create(namespace_manifest(spec), spec.kubernetes.namespace, keep)
+        # Nothing of the platform's data lives there, but it is kept like the platform's.
+        self.host_namespace = (
+            create(namespace_manifest(spec, host=True), spec.saturation.host_namespace, keep)
+            if has_host_namespace(spec)
+            else None
         )
 
     def deploy(self, w: Workload, parent: pulumi.Resource) -> list[pulumi.CustomResource]:
@@ -552,16 +657,21 @@ class KubernetesTarget:
         its Pods use exist, so the controller's first Pod is admitted and starts (without this,
         a StatefulSet created before its ServiceAccount logs FailedCreate until it appears)."""
         created: list[pulumi.CustomResource] = []
+        home = namespace_of(w, self.spec)
+        namespaces = [n for n in (self.namespace, self.host_namespace) if n is not None]
         for manifest in manifests(w, self.spec, secret_data(w)):
             if not applied(manifest, rendering=self.provider is not None):
                 continue
             kind = manifest["kind"]
+            meta = manifest["metadata"]
             suffix = (
                 kind.lower()
-                if manifest["metadata"]["name"] == w.name
-                else (f"{kind.lower()}-{manifest['metadata']['name'].removeprefix(w.name + '-')}")
+                if meta["name"] == w.name
+                else (f"{kind.lower()}-{meta['name'].removeprefix(w.name + '-')}")
             )
-            needs = [self.namespace, *created] if kind in POD_CONTROLLERS else [self.namespace]
+            if meta.get("namespace", home) != home:
+                suffix += f"-{meta['namespace']}"  # a Role in another namespace (Prometheus)
+            needs = [*namespaces, *created] if kind in POD_CONTROLLERS else namespaces
             opts = pulumi.ResourceOptions(parent=parent, depends_on=needs, provider=self.provider)
             created.append(create(manifest, f"{w.name}-{suffix}", opts))
         return created

@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pulumi
 
 from infra import conventions as cv
 from infra import layout
-from infra.components.workload import Build, HttpCheck, Workload, python_get, wget
+from infra.components.workload import ApiRead, Build, HttpCheck, Workload, python_get, wget
 from infra.endpoints import Endpoints, resource_name
 from infra.render.alertmanager import secret_files as alertmanager_secret_files
 from infra.render.prometheus import remote_write_secret
@@ -84,6 +85,8 @@ DOCKER_HEALTH: dict[C, DockerHealth] = {
     C.OTEL_COLLECTOR: DockerHealth(command=None),
     C.MLFLOW: DockerHealth(command=python_get),
     C.SERVING: DockerHealth(command=python_get, path="/livez"),
+    # An Ubuntu image without wget or curl.
+    C.DCGM_EXPORTER: DockerHealth(command=None),
 }
 
 
@@ -149,8 +152,24 @@ def prometheus(i: Inputs) -> Workload:
         files={**_config(i, C.PROMETHEUS, cv.PROMETHEUS_CONFIG), **rules},
         secret_files=secret_files,
         replicas=p.replicas,
-        discovers_pods=i.spec.target == "kubernetes",
+        **_prometheus_reads(i.spec),
     )
+
+
+def _prometheus_reads(spec: PlatformSpec) -> dict[str, Any]:
+    """What Prometheus lists on Kubernetes: the platform's pods, the host collectors' pods,
+    and (for the kubelets) the nodes and their proxy, read-only."""
+    if spec.target != "kubernetes":
+        return {}
+    namespaces = [spec.kubernetes.namespace]
+    if spec.collectors & set(cv.HOST_ACCESS):
+        namespaces.append(spec.saturation.host_namespace)
+    reads = (
+        (ApiRead("", ("nodes",)), ApiRead("", ("nodes/proxy",), ("get",)))
+        if spec.kubelet_scraped
+        else ()
+    )
+    return {"discovers_pods_in": tuple(namespaces), "cluster_reads": reads}
 
 
 def pushgateway(i: Inputs) -> Workload:
@@ -388,6 +407,7 @@ def serving(i: Inputs, model: ServedModel, index: int) -> Workload:
         replicas=model.replicas,
         publish={"http": SERVING_HOST_PORT + index},
         labels={cv.LABEL_MODEL: model.name},
+        gpus=model.gpus,
     )
 
 
@@ -442,6 +462,116 @@ def grafana(i: Inputs) -> Workload:
     )
 
 
+def _collector(i: Inputs, component: C, image: str, resources: Resources) -> Workload:
+    """A collector: scraped on its http port, published nowhere, and given exactly the host
+    access cv.HOST_ACCESS allows it (its host paths mounted read-only where it reads them)."""
+    host = cv.HOST_ACCESS.get(component)
+    kubernetes = i.spec.target == "kubernetes"
+    return replace(
+        _base(i, component, image, resources),
+        host=host,
+        per_node=host is not None,
+        namespace=i.spec.saturation.host_namespace if host and kubernetes else None,
+        publish={},
+    )
+
+
+def node_exporter(i: Inputs) -> Workload:
+    s = i.spec.saturation.node_exporter
+    host = cv.HOST_ACCESS[C.NODE_EXPORTER]
+    mounts = dict(host.paths)
+    args = (
+        f"--path.procfs={mounts['/proc']}",
+        f"--path.sysfs={mounts['/sys']}",
+        f"--path.rootfs={mounts['/']}",
+        f"--web.listen-address={i.listen}:{i.port(C.NODE_EXPORTER)}",
+        # Container runtimes' and the kubelet's own mounts are the containers' business.
+        "--collector.filesystem.mount-points-exclude="
+        "^/(dev|proc|sys|run/.+|var/lib/docker/.+|var/lib/kubelet/.+)($|/)",
+    )
+    return replace(
+        _collector(i, C.NODE_EXPORTER, i.spec.images.node_exporter.ref, s.resources), args=args
+    )
+
+
+def cadvisor(i: Inputs) -> Workload:
+    s = i.spec.saturation.cadvisor
+    args = (
+        f"--listen_ip={i.listen}",
+        f"--port={i.port(C.CADVISOR)}",
+        "--docker_only=true",
+        # Container labels would become one label each on every series.
+        "--store_container_labels=false",
+        "--housekeeping_interval=10s",
+    )
+    return replace(_collector(i, C.CADVISOR, i.spec.images.cadvisor.ref, s.resources), args=args)
+
+
+# What kube-state-metrics lists, and the series the rules and dashboards read of them.
+KUBE_STATE_READS = (
+    ApiRead("", ("pods", "persistentvolumeclaims", "nodes")),
+    ApiRead("apps", ("deployments", "statefulsets", "daemonsets")),
+)
+KUBE_STATE_SERIES = (
+    "kube_pod_container_status_restarts_total",
+    "kube_pod_container_status_waiting_reason",
+    "kube_pod_container_status_last_terminated_reason",
+    "kube_pod_container_resource_requests",
+    "kube_pod_container_resource_limits",
+    "kube_pod_status_ready",
+    "kube_pod_status_phase",
+    "kube_deployment_spec_replicas",
+    "kube_deployment_status_replicas_available",
+    "kube_statefulset_replicas",
+    "kube_statefulset_status_replicas_ready",
+    "kube_daemonset_status_desired_number_scheduled",
+    "kube_daemonset_status_number_ready",
+    "kube_persistentvolumeclaim_resource_requests_storage_bytes",
+    "kube_node_status_condition",
+    "kube_node_status_allocatable",
+)
+
+
+def kube_state_metrics(i: Inputs) -> Workload:
+    s = i.spec.saturation.kube_state_metrics
+    namespaces = [i.spec.kubernetes.namespace, i.spec.saturation.host_namespace]
+    resources = sorted(r.split("/")[0] for read in KUBE_STATE_READS for r in read.resources)
+    args = (
+        f"--host={i.listen}",
+        f"--port={i.port(C.KUBE_STATE_METRICS)}",
+        f"--telemetry-host={i.listen}",
+        f"--telemetry-port={i.port(C.KUBE_STATE_METRICS, 'telemetry')}",
+        f"--resources={','.join(resources)}",
+        # The platform's objects only (nodes are cluster-wide), and only the series read.
+        f"--namespaces={','.join(namespaces)}",
+        f"--metric-allowlist={','.join(KUBE_STATE_SERIES)}",
+    )
+    return replace(
+        _collector(i, C.KUBE_STATE_METRICS, i.spec.images.kube_state_metrics.ref, s.resources),
+        args=args,
+        cluster_reads=KUBE_STATE_READS,
+    )
+
+
+def dcgm_exporter(i: Inputs) -> Workload:
+    s = i.spec.saturation.dcgm_exporter
+    args = [f"--address={i.listen}:{i.port(C.DCGM_EXPORTER)}"]
+    if i.spec.target == "kubernetes":
+        args.append("--kubernetes=true")  # names the pod using each GPU
+    return replace(
+        _collector(i, C.DCGM_EXPORTER, i.spec.images.dcgm_exporter.ref, s.resources),
+        args=tuple(args),
+    )
+
+
+COLLECTOR_PLANS: Mapping[C, Callable[[Inputs], Workload]] = {
+    C.NODE_EXPORTER: node_exporter,
+    C.CADVISOR: cadvisor,
+    C.KUBE_STATE_METRICS: kube_state_metrics,
+    C.DCGM_EXPORTER: dcgm_exporter,
+}
+
+
 def plan(i: Inputs) -> list[Workload]:
     """Every service the stack runs."""
     workloads = [
@@ -456,4 +586,4 @@ def plan(i: Inputs) -> list[Workload]:
     ]
     if i.spec.grafana.deployed:
         workloads.append(grafana(i))
-    return workloads
+    return workloads + [COLLECTOR_PLANS[c](i) for c in sorted(i.spec.collectors)]

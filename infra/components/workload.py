@@ -58,6 +58,23 @@ def _files(root: Path, inputs: Iterable[str]) -> Iterable[Path]:
             yield path
 
 
+READ_VERBS: frozenset[str] = frozenset({"get", "list", "watch"})
+
+
+@dataclass(frozen=True)
+class ApiRead:
+    """What a workload reads from the Kubernetes API, cluster-wide: resources of one API
+    group, with read verbs only (a ClusterRole rule)."""
+
+    group: str
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...] = ("list", "watch")
+
+    def __post_init__(self) -> None:
+        if not set(self.verbs) <= READ_VERBS:
+            raise ValueError(f"{self.verbs}: a collector's rights are read-only (get, list, watch)")
+
+
 @dataclass(frozen=True)
 class Workload:
     component: cv.Component
@@ -84,9 +101,25 @@ class Workload:
     # or client to run one (the probes still apply on Kubernetes).
     health_command: tuple[str, ...] | None = None
     cluster_port: str | None = None  # replicas gossip on it and need stable peer names
-    discovers_pods: bool = False  # lists pods through the Kubernetes API (Prometheus)
+    # Namespaces whose pods it lists through the Kubernetes API (Prometheus).
+    discovers_pods_in: tuple[str, ...] = ()
+    cluster_reads: tuple[ApiRead, ...] = ()  # cluster-wide reads (a ClusterRole)
+    # What it reaches on its host: only collectors, as cv.HOST_ACCESS allows.
+    host: cv.HostAccess | None = None
+    per_node: bool = False  # one per node (a DaemonSet) rather than replicas
+    namespace: str | None = None  # Kubernetes: its own namespace rather than the platform's
+    gpus: int = 0  # NVIDIA GPUs requested (cv.GPU_RESOURCE)
     publish: Mapping[str, int] = field(default_factory=dict)  # docker host ports by port name
     labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def discovers_pods(self) -> bool:
+        return bool(self.discovers_pods_in)
+
+    @property
+    def uses_api(self) -> bool:
+        """Whether its pods mount a service-account token (they call the Kubernetes API)."""
+        return bool(self.discovers_pods_in or self.cluster_reads)
 
     @property
     def stateful(self) -> bool:

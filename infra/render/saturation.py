@@ -90,6 +90,17 @@ def _keep(job: str) -> dict[str, Any]:
     return {"source_labels": ["__name__"], "regex": "|".join(KEEP[job]), "action": "keep"}
 
 
+def _containers_only() -> dict[str, Any]:
+    """The kubelet's cAdvisor also reports each pod's own cgroup (container "" or "POD"),
+    which would count a pod twice; only network figures exist at pod level alone."""
+    return {
+        "source_labels": ["__name__", "container"],
+        "separator": ";",
+        "regex": "container_(?:cpu|memory|spec|oom)_[a-z_]*;(?:POD)?",
+        "action": "drop",
+    }
+
+
 def _ours() -> dict[str, Any]:
     """Drop the series of containers that are not the platform's."""
     return {"source_labels": [cv.COMPONENT_LABEL], "regex": "", "action": "drop"}
@@ -132,6 +143,7 @@ def kubelet_jobs(spec: PlatformSpec) -> list[dict[str, Any]]:
             "metric_relabel_configs": [
                 _keep(cadvisor),
                 in_platform,
+                _containers_only(),
                 *component_relabels(spec),
                 _ours(),
             ]

@@ -3,7 +3,8 @@
 Kubernetes: `runAsNonRoot: true` on the container or its pod (the container
 wins), and no `runAsUser: 0`; without it the image's USER decides, and many
 images run as root. Docker: `user` set to a non-root uid (the image's USER
-applies when it is unset).
+applies when it is unset). The exception: a collector that reads files only
+root may read (`infra.conventions.HOST_ACCESS`, cAdvisor and the DCGM exporter).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def _container(subject: str, container: dict[str, Any], pod: dict[str, Any]) -> 
 
 
 def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
+    allowed = shapes.host_access(resource_type, props)
+    if allowed is not None and allowed.root:
+        return []  # a collector reading root's files (infra.conventions.HOST_ACCESS)
     return per_container(resource_type, props, _docker, _container)
 
 

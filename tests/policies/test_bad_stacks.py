@@ -111,6 +111,29 @@ def _hostpath(inputs: Inputs) -> None:
     )
 
 
+def _host_pid(inputs: Inputs) -> None:
+    inputs["spec"]["template"]["spec"]["hostPID"] = True
+
+
+def _writable_host_path(inputs: Inputs) -> None:
+    """node-exporter's own exception, stretched: one more host path, writable."""
+    pod = inputs["spec"]["template"]["spec"]
+    pod["volumes"].append({"name": "host-etc", "hostPath": {"path": "/etc"}})
+    pod["containers"][0]["volumeMounts"].append({"name": "host-etc", "mountPath": "/host/etc"})
+
+
+def _writable_run(inputs: Inputs) -> None:
+    for volume in inputs["volumes"]:
+        if volume["hostPath"] == "/var/run":
+            volume["readOnly"] = False
+
+
+def _disguised_as_node_exporter(inputs: Inputs) -> None:
+    """A Prometheus that calls itself node-exporter, to borrow its host access."""
+    inputs["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] = "node-exporter"
+    inputs["spec"]["template"]["spec"]["hostNetwork"] = True
+
+
 def _root(inputs: Inputs) -> None:
     inputs["spec"]["template"]["spec"]["securityContext"].update(runAsNonRoot=False, runAsUser=0.0)
     container(inputs)["securityContext"]["runAsNonRoot"] = False
@@ -155,6 +178,38 @@ BAD_STACKS = [
         ("StatefulSet mlops-prod-loki mounts the host path /var/log",),
         "mlops-prod-loki-statefulset",
         mutate=edit("mlops-prod-loki-statefulset", _hostpath),
+    ),
+    BadStack(
+        "staging shares the node's PID namespace with Prometheus (resources edited)",
+        "no-host-access",
+        "staging",
+        ("StatefulSet mlops-staging-prometheus shares the node's namespace (hostPID: true)",),
+        "mlops-staging-prometheus-statefulset",
+        mutate=edit("mlops-staging-prometheus-statefulset", _host_pid),
+    ),
+    BadStack(
+        "staging gives node-exporter a host path beyond its exception (resources edited)",
+        "no-host-access",
+        "staging",
+        ("DaemonSet mlops-staging-node-exporter mounts the host path /etc",),
+        "mlops-staging-node-exporter-daemonset",
+        mutate=edit("mlops-staging-node-exporter-daemonset", _writable_host_path),
+    ),
+    BadStack(
+        "staging labels Prometheus node-exporter to borrow host networking (resources edited)",
+        "no-host-access",
+        "staging",
+        ("StatefulSet mlops-staging-prometheus shares the node's namespace (hostNetwork: true)",),
+        "mlops-staging-prometheus-statefulset",
+        mutate=edit("mlops-staging-prometheus-statefulset", _disguised_as_node_exporter),
+    ),
+    BadStack(
+        "dev mounts cAdvisor's host paths writable (resources edited)",
+        "no-host-access",
+        "dev",
+        ("docker container mlops-dev-cadvisor mounts the host path /var/run",),
+        "mlops-dev-cadvisor-container",
+        mutate=edit("mlops-dev-cadvisor-container", _writable_run),
     ),
     BadStack(
         "prod runs MLflow as root (resources edited)",
