@@ -23,6 +23,7 @@ from infra.units import duration_seconds
 from service import catalog, promote
 from service.reference import ARTIFACT
 from tests import servers
+from tests.live import cgroups
 from tests.live import faults as fl
 from tests.live import harness as h
 from tests.live.chaos import set_fault
@@ -122,16 +123,40 @@ def test_every_dashboard_query_returns_data_under_steady_load(live: h.Live) -> N
         30,
         "the drift job's push scraped",
     )
-    empty, checked = [], 0
+    empty, checked, unexpected = [], 0, []
     now = time.time()
     for query in h.dashboard_queries(live.spec, "prometheus", {"model": h.STEADY}):
         step = max(query.seconds / 250, h.SCRAPE)
         checked += 1
-        if not live.query_range(query.expr, now - query.seconds, now, step):
+        has_data = bool(live.query_range(query.expr, now - query.seconds, now, step))
+        why = _no_data_here(live, query.expr)
+        if why and has_data:  # the exception is stale: remove it
+            unexpected.append(f"{query.where}: {query.expr} has data ({why})")
+        elif why:
+            print(f"no data, as expected ({why}): {query.where}")
+        elif not has_data:
             empty.append(f"{query.where}: {query.expr}")
     print(f"{checked} panel queries checked")
     assert checked > 40
     assert empty == [], "panels without data:\n" + "\n".join(empty)
+    assert unexpected == []
+
+
+# Series the live processes cannot have: they share the machine's network namespace, and
+# cAdvisor's raw cgroup handler reads network figures only for the root cgroup (docker gives
+# each container a namespace of its own, so the dev stack has them per container).
+PER_CONTAINER_NETWORK = ("container_network_receive_bytes_total",
+                         "container_network_transmit_bytes_total")  # fmt: skip
+
+
+def _no_data_here(live: h.Live, expr: str) -> str | None:
+    """Why a panel query can have no data in the live tier (None: it must have data)."""
+    if f'job="{cv.JOB[cv.Component.CADVISOR]}"' in expr:
+        if live.cgroups is None:
+            return f"no cAdvisor without cgroups: {cgroups.unavailable()}"
+        if any(name in expr for name in PER_CONTAINER_NETWORK):
+            return "no per-process network namespace"
+    return None
 
 
 def test_the_watchdog_reaches_the_heartbeat_every_interval_and_nobody_else(live: h.Live) -> None:
