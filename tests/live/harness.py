@@ -6,8 +6,10 @@ a local sink): every change is a spec setting, so the rendered files are the
 renderers' own output for that spec, with only the endpoints (127.0.0.1, free
 ports, a temporary folder for mounted secrets) differing. `Live` starts MLflow,
 the training job, one serving API per model, Pushgateway, Alertmanager and
-Prometheus (the pinned versions, built by tools/build.sh), waits for each to be
-ready, and stops all of them by PID whatever happens.
+Prometheus (the pinned versions, built by tools/build.sh), and the saturation
+collectors (Debian's node-exporter; cAdvisor from tools/cadvisor, with every
+process in a cgroup named after its component, tests/live/cgroups.py), waits for
+each to be ready, and stops all of them by PID whatever happens.
 
 Five models are served, so that faults can run at once and each alert can be
 traced to its fault by its `model` label: a steady one, and one each for
@@ -496,6 +498,10 @@ def _serving(model: str) -> Any:
 
 
 def _node_exporter(live: Live) -> tuple[servers.Server, Any]:
+    if not NODE_EXPORTER.is_file():
+        raise FileNotFoundError(
+            f"{NODE_EXPORTER} is missing: apt-get install prometheus-node-exporter (make system-deps)"
+        )
     port = live.endpoints[C.NODE_EXPORTER].ports["http"]
     server = servers.start(
         "node-exporter",
