@@ -85,6 +85,23 @@ def apply(plane: ControlPlane, documents: list[dict[str, Any]]) -> None:
             )
 
 
+def remove(plane: ControlPlane, documents: list[dict[str, Any]]) -> None:
+    """Delete every object, last first, and wait until none of their Pods is left: the tier's
+    other tests share the plane (and its one node has one host port 9100 for node-exporter)."""
+    with plane.client() as client:
+        resources = _api_resources(client)
+        for doc in reversed(documents):
+            path, plural, namespaced = resources[(doc["apiVersion"], doc["kind"])]
+            if namespaced:
+                path += f"/namespaces/{doc['metadata'].get('namespace', NAMESPACE)}"
+            response = client.delete(
+                f"{path}/{plural}/{doc['metadata']['name']}",
+                params={"propagationPolicy": "Background"},
+            )
+            assert response.status_code in (200, 202, 404), response.text
+    wait_for(lambda: not _pods(plane), "the platform's Pods deleted", timeout=120)
+
+
 def _pods(plane: ControlPlane) -> list[dict[str, Any]]:
     """The platform's Pods, in its namespace and its host collectors' one."""
     return [p for ns in NAMESPACES for p in plane.items(f"/api/v1/namespaces/{ns}/pods")]
@@ -210,16 +227,19 @@ def platform(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> I
         yaml.safe_load(text) for _, text in sorted(manifest_files(workloads(spec), spec).items())
     ]
     apply(plane, documents)
-    wait_for(lambda: _all_ready(plane), "every platform workload ready", timeout=180)
-    folder = tmp_path_factory.mktemp("kube-state-metrics")
-    server = start_ksm(folder, plane.kubeconfig, platform_args(documents))
-    with servers.running(server, None):
-        url = f"{server.url}/metrics"
-        servers.wait_until(
-            lambda: _sees_the_platform(url, spec), 60, "the platform's series", server
-        )
-        (folder / "metrics.txt").write_text(httpx.get(url, timeout=10).text)  # for a failure
-        yield Platform(spec, documents, url, scrape(url), server)
+    try:
+        wait_for(lambda: _all_ready(plane), "every platform workload ready", timeout=180)
+        folder = tmp_path_factory.mktemp("kube-state-metrics")
+        server = start_ksm(folder, plane.kubeconfig, platform_args(documents))
+        with servers.running(server, None):
+            url = f"{server.url}/metrics"
+            servers.wait_until(
+                lambda: _sees_the_platform(url, spec), 60, "the platform's series", server
+            )
+            (folder / "metrics.txt").write_text(httpx.get(url, timeout=10).text)  # on failure
+            yield Platform(spec, documents, url, scrape(url), server)
+    finally:
+        remove(plane, documents)
 
 
 def test_every_workload_has_its_replica_series_in_its_namespace(platform: Platform) -> None:
@@ -407,7 +427,8 @@ def test_kube_state_metrics_needs_no_more_than_get_list_watch_on_its_resources(
         namespace, account = NAMESPACE, f"{NAME}-rbac-check"
         role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                 "metadata": {"name": account}, "rules": NEEDED_RULES}  # fmt: skip
-        apply(plane, [
+        # Applied after the platform's objects: removed before them, at the module's end.
+        platform.documents += [
             {"apiVersion": "v1", "kind": "ServiceAccount",
              "metadata": {"name": account, "namespace": namespace}},
             role,
@@ -415,7 +436,8 @@ def test_kube_state_metrics_needs_no_more_than_get_list_watch_on_its_resources(
              "metadata": {"name": account},
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": account},
              "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]},
-        ])  # fmt: skip
+        ]  # fmt: skip
+        apply(plane, platform.documents[-3:])
     with plane.client() as client:
         answer = client.post(
             f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
