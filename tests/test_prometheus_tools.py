@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from infra import conventions as cv
+from infra.render.saturation import SERVICE_ACCOUNT
 from tests import tools
 from tests.conftest import run
 
 
+def _as_in_a_pod(folder: Path, into: Path) -> Path:
+    """The rendered files, with the service-account folder the kubelet mounts into every pod
+    (the token and CA Prometheus reads the API server with) at a folder of the test's: promtool
+    opens every file a config names."""
+    account = into / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("test-token\n")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=test-ca", "-keyout", account / "ca.key", "-out", account / "ca.crt"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    copy = into / "rendered"
+    shutil.copytree(folder, copy)
+    config = copy / cv.PROMETHEUS_CONFIG
+    config.write_text(config.read_text().replace(SERVICE_ACCOUNT, str(account)))
+    return copy
+
+
 def test_promtool_accepts_the_prometheus_config_and_its_rule_files(
-    stack: str, rendered: dict[str, Path], promtool: Path
+    stack: str, rendered: dict[str, Path], promtool: Path, tmp_path: Path
 ) -> None:
-    result = run([promtool, "check", "config", cv.PROMETHEUS_CONFIG], cwd=rendered[stack])
+    folder = _as_in_a_pod(rendered[stack], tmp_path)
+    result = run([promtool, "check", "config", cv.PROMETHEUS_CONFIG], cwd=folder)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 2 rule files found" in result.stdout + result.stderr
 

@@ -366,3 +366,42 @@ def dashboard(
     if folder_uid is not None:
         inputs["folder"] = folder_uid
     return Resource(DASHBOARD, f"content-dashboard-{uid}", inputs)
+
+
+def namespace(name: str, level: str | None) -> Resource:
+    labels = {"pod-security.kubernetes.io/enforce": level} if level else {}
+    return Resource(
+        "kubernetes:core/v1:Namespace",
+        name,
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}},
+    )
+
+
+def node_exporter(namespace_: str) -> Resource:
+    """node-exporter as the platform declares it: host PID and network, /proc read-only."""
+    name = "mlops-test-node-exporter"
+    labels = _labels("node-exporter", name)
+    container = k8s_container("node-exporter", ["--path.procfs=/host/proc"])
+    container["image"] = "prom/node-exporter:v1.9.1"
+    container["volumeMounts"] = [{"name": "host-0", "mountPath": "/host/proc", "readOnly": True}]
+    return Resource(
+        "kubernetes:apps/v1:DaemonSet",
+        f"{name}-daemonset",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": name, "namespace": namespace_, "labels": dict(labels)},
+            "spec": {
+                "selector": {"matchLabels": dict(labels)},
+                "template": {
+                    "metadata": {"labels": dict(labels)},
+                    "spec": {
+                        "hostPID": True,
+                        "hostNetwork": True,
+                        "containers": [container],
+                        "volumes": [{"name": "host-0", "hostPath": {"path": "/proc"}}],
+                    },
+                },
+            },
+        },
+    )

@@ -204,6 +204,21 @@ BAD_STACKS = [
         mutate=edit("mlops-staging-prometheus-statefulset", _disguised_as_node_exporter),
     ),
     BadStack(
+        "staging runs MLflow in the host collectors' privileged namespace (resources edited)",
+        "host-access-isolated",
+        "staging",
+        (
+            "StatefulSet mlops-staging-mlflow runs in namespace mlops-host-metrics",
+            "Pod Security level is privileged",
+            "move it to the platform's restricted namespace",
+        ),
+        "mlops-staging-mlflow-statefulset",
+        mutate=edit(
+            "mlops-staging-mlflow-statefulset",
+            lambda i: i["metadata"].update(namespace="mlops-host-metrics"),
+        ),
+    ),
+    BadStack(
         "dev mounts cAdvisor's host paths writable (resources edited)",
         "no-host-access",
         "dev",

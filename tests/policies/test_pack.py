@@ -52,6 +52,7 @@ SECURITY = {
     "images-pinned",
     "no-privileged-containers",
     "no-host-access",
+    "host-access-isolated",
     "run-as-non-root",
     "read-only-root-filesystem",
     "no-privilege-escalation",

@@ -694,6 +694,45 @@ CASES = [
         (STS,),
         ("declares no Alertmanager",),
     ),
+    # host-access-isolated
+    Case(
+        "host-access-isolated",
+        "compliant",
+        "node-exporter alone in a privileged namespace, the rest restricted",
+        (
+            s.namespace(s.NS, "restricted"),
+            s.namespace("mlops-host", "privileged"),
+            STS,
+            s.node_exporter("mlops-host"),
+        ),
+    ),
+    Case(
+        "host-access-isolated",
+        "non-compliant",
+        "Prometheus beside node-exporter in the privileged namespace",
+        (
+            s.namespace("mlops-host", "privileged"),
+            s.changed(STS, ("metadata", "namespace"), "mlops-host"),
+        ),
+        (
+            "StatefulSet mlops-test-prometheus runs in namespace mlops-host",
+            "move it to the platform's restricted namespace",
+        ),
+    ),
+    Case(
+        "host-access-isolated",
+        "non-compliant",
+        "node-exporter in the restricted namespace",
+        (s.namespace(s.NS, "restricted"), s.node_exporter(s.NS)),
+        ("DaemonSet mlops-test-node-exporter reads its host but runs in the restricted namespace",),
+    ),
+    Case(
+        "host-access-isolated",
+        "missing",
+        "a namespace with no Pod Security level (the cluster's default: privileged)",
+        (s.namespace(s.NS, None), STS),
+        ("runs in namespace mlops-test, whose Pod Security level is privileged",),
+    ),
     # disruption-budgets
     Case(
         "disruption-budgets",
