@@ -114,7 +114,7 @@ def test_kube_state_metrics_lists_exactly_what_its_role_allows() -> None:
     granted = {r for read in KUBE_STATE_READS for r in read.resources}
     assert set(flag["--resources"].split(",")) == granted
     assert flag["--namespaces"].split(",") == ["mlops-prod", "mlops-host-metrics"]
-    assert flag["--metric-allowlist"].split(",") == list(KUBE_STATE_SERIES)
+    assert flag["--metric-allowlist"].split(",") == [f"{m}$" for m in KUBE_STATE_SERIES]
 
 
 def test_a_read_right_with_a_write_verb_is_refused() -> None:

@@ -544,7 +544,9 @@ def kube_state_metrics(i: Inputs) -> Workload:
         f"--resources={','.join(resources)}",
         # The platform's objects only (nodes are cluster-wide), and only the series read.
         f"--namespaces={','.join(namespaces)}",
-        f"--metric-allowlist={','.join(KUBE_STATE_SERIES)}",
+        # Entries are regular expressions matched from the start: anchored, or
+        # kube_pod_status_ready would let kube_pod_status_ready_time through too.
+        f"--metric-allowlist={','.join(f'{name}$' for name in KUBE_STATE_SERIES)}",
     )
     return replace(
         _collector(i, C.KUBE_STATE_METRICS, i.spec.images.kube_state_metrics.ref, s.resources),
