@@ -102,7 +102,7 @@ def for_spec(spec: PlatformSpec) -> Endpoints:
 
     def kube(component: cv.Component, name: str, ports: Mapping[str, int]) -> Endpoint:
         labels = layout.identity_labels(component, name)
-        ns = spec.saturation.host_namespace if component in cv.HOST_ACCESS else namespace
+        ns = spec.host_namespace if component in cv.HOST_ACCESS else namespace
         return Endpoint(f"{name}.{ns}.svc", ports, discovery=PodDiscovery(ns, labels))
 
     components = {c: kube(c, resource_name(spec, c.value), cv.PORTS[c]) for c in platform}

@@ -168,11 +168,7 @@ def _pod_discovery_matches(program: Program, job: Mapping[str, Any]) -> list[str
         and r["source_labels"] == ["__meta_kubernetes_pod_container_port_number"]
     ]  # fmt: skip
     host_collector = job.get("job_name") in {cv.JOB[c] for c in cv.HOST_ACCESS}
-    namespace = (
-        program.spec.saturation.host_namespace
-        if host_collector
-        else program.spec.kubernetes.namespace
-    )
+    namespace = program.spec.host_namespace if host_collector else program.spec.kubernetes.namespace
     for sd in job["kubernetes_sd_configs"]:
         assert sd["namespaces"]["names"] == [namespace]
         wanted = dict(pair.split("=", 1) for pair in sd["selectors"][0]["label"].split(","))
@@ -527,7 +523,7 @@ def test_only_prometheus_and_kube_state_metrics_may_read_the_kubernetes_api(
     # collectors' when one runs.
     assert {r.inputs["metadata"]["namespace"] for r in roles} == {
         kube.spec.kubernetes.namespace,
-        *([kube.spec.saturation.host_namespace] if C.NODE_EXPORTER in kube.spec.collectors else []),
+        *([kube.spec.host_namespace] if C.NODE_EXPORTER in kube.spec.collectors else []),
     }
     for role in roles:
         assert role.inputs["metadata"]["name"] == f"{kube.spec.name}-prometheus"

@@ -113,7 +113,7 @@ def test_kube_state_metrics_lists_exactly_what_its_role_allows() -> None:
     flag = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args}
     granted = {r for read in KUBE_STATE_READS for r in read.resources}
     assert set(flag["--resources"].split(",")) == granted
-    assert flag["--namespaces"].split(",") == ["mlops-prod", "mlops-host-metrics"]
+    assert flag["--namespaces"].split(",") == ["mlops-prod", "mlops-prod-host-metrics"]
     assert flag["--metric-allowlist"].split(",") == [f"{m}$" for m in KUBE_STATE_SERIES]
 
 
@@ -129,11 +129,11 @@ def test_node_exporter_runs_only_where_a_stack_opts_in() -> None:
     plain, opted = program("prod"), with_("prod", saturation={"nodeExporter": {"enabled": True}})
     assert "mlops-prod-node-exporter" not in _daemonsets(plain)
     assert cv.JOB[C.NODE_EXPORTER] not in _jobs(plain)
-    assert "mlops-host-metrics" not in {r.name for r in plain.of_type(NAMESPACE)}
+    assert "mlops-prod-host-metrics" not in {r.name for r in plain.of_type(NAMESPACE)}
 
     daemonset = _daemonsets(opted)["mlops-prod-node-exporter"]
-    assert daemonset["metadata"]["namespace"] == "mlops-host-metrics"
-    host = opted.mocks.named("mlops-host-metrics").inputs["metadata"]["labels"]
+    assert daemonset["metadata"]["namespace"] == "mlops-prod-host-metrics"
+    host = opted.mocks.named("mlops-prod-host-metrics").inputs["metadata"]["labels"]
     assert host["pod-security.kubernetes.io/enforce"] == "privileged"
     pod = daemonset["spec"]["template"]["spec"]
     assert pod["hostPID"] is True
@@ -151,11 +151,11 @@ def test_node_exporter_runs_only_where_a_stack_opts_in() -> None:
         manifest_of(r)
         for r in opted.mocks.resources
         if r.typ.startswith("kubernetes:apps/")
-        and manifest_of(r)["metadata"].get("namespace") == "mlops-host-metrics"
+        and manifest_of(r)["metadata"].get("namespace") == "mlops-prod-host-metrics"
     ]
     assert [w["metadata"]["name"] for w in elsewhere] == ["mlops-prod-node-exporter"]
     assert _jobs(opted)[cv.JOB[C.NODE_EXPORTER]]["kubernetes_sd_configs"][0]["namespaces"] == {
-        "names": ["mlops-host-metrics"]
+        "names": ["mlops-prod-host-metrics"]
     }
 
 
@@ -241,7 +241,7 @@ CASES = [
     ("staging", {"__name__": "container_memory_working_set_bytes", "namespace": "mlops-staging", "pod": "mlops-staging-loki-0", "container": "POD"}, None),
     ("staging", {"__name__": "container_memory_working_set_bytes", "namespace": "mlops-staging", "pod": "mlops-staging-loki-0", "container": "loki"}, "loki"),
     ("staging", {"__name__": "container_cpu_usage_seconds_total", "namespace": "monitoring", "pod": "prometheus-0", "container": "prometheus"}, None),
-    ("staging", {"__name__": "container_cpu_usage_seconds_total", "namespace": "mlops-host-metrics", "pod": "mlops-staging-node-exporter-abcde", "container": "node-exporter"}, "node-exporter"),
+    ("staging", {"__name__": "container_cpu_usage_seconds_total", "namespace": "mlops-staging-host-metrics", "pod": "mlops-staging-node-exporter-abcde", "container": "node-exporter"}, "node-exporter"),
 ]  # fmt: skip
 
 

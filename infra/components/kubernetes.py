@@ -59,7 +59,7 @@ def namespace_manifest(spec: PlatformSpec, host: bool = False) -> dict[str, Any]
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
-            "name": spec.saturation.host_namespace if host else spec.kubernetes.namespace,
+            "name": spec.host_namespace if host else spec.kubernetes.namespace,
             "labels": {cv.LABEL_PART_OF: cv.PART_OF, cv.LABEL_MANAGED_BY: MANAGED_BY, **pss},
         },
     }
@@ -647,7 +647,7 @@ class KubernetesTarget:
         self.namespace = create(namespace_manifest(spec), spec.kubernetes.namespace, keep)
         # Nothing of the platform's data lives there, but it is kept like the platform's.
         self.host_namespace = (
-            create(namespace_manifest(spec, host=True), spec.saturation.host_namespace, keep)
+            create(namespace_manifest(spec, host=True), spec.host_namespace, keep)
             if has_host_namespace(spec)
             else None
         )

@@ -163,7 +163,7 @@ def _prometheus_reads(spec: PlatformSpec) -> dict[str, Any]:
         return {}
     namespaces = [spec.kubernetes.namespace]
     if spec.collectors & set(cv.HOST_ACCESS):
-        namespaces.append(spec.saturation.host_namespace)
+        namespaces.append(spec.host_namespace)
     reads = (
         (ApiRead("", ("nodes",)), ApiRead("", ("nodes/proxy",), ("get",)))
         if spec.kubelet_scraped
@@ -471,7 +471,7 @@ def _collector(i: Inputs, component: C, image: str, resources: Resources) -> Wor
         _base(i, component, image, resources),
         host=host,
         per_node=host is not None,
-        namespace=i.spec.saturation.host_namespace if host and kubernetes else None,
+        namespace=i.spec.host_namespace if host and kubernetes else None,
         publish={},
     )
 
@@ -534,7 +534,7 @@ KUBE_STATE_SERIES = (
 
 def kube_state_metrics(i: Inputs) -> Workload:
     s = i.spec.saturation.kube_state_metrics
-    namespaces = [i.spec.kubernetes.namespace, i.spec.saturation.host_namespace]
+    namespaces = [i.spec.kubernetes.namespace, i.spec.host_namespace]
     resources = sorted(r.split("/")[0] for read in KUBE_STATE_READS for r in read.resources)
     args = (
         f"--host={i.listen}",

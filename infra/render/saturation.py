@@ -83,7 +83,7 @@ def component_relabels(spec: PlatformSpec) -> list[dict[str, Any]]:
 
 
 def _namespaces(spec: PlatformSpec) -> str:
-    return f"{spec.kubernetes.namespace}|{spec.saturation.host_namespace}"
+    return f"{spec.kubernetes.namespace}|{spec.host_namespace}"
 
 
 def _keep(job: str) -> dict[str, Any]:

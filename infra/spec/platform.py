@@ -224,6 +224,11 @@ class PlatformSpec(Spec):
         return frozenset(c for c, on in wanted.items() if on)
 
     @property
+    def host_namespace(self) -> str:
+        """Where the collectors that read their host run on kubernetes (their own namespace)."""
+        return self.saturation.host_namespace or f"{self.name}-host-metrics"
+
+    @property
     def kubelet_scraped(self) -> bool:
         return self.target == "kubernetes" and self.saturation.kubelet.enabled
 

@@ -39,10 +39,12 @@ class Kubelet(Spec):
 
 
 class Saturation(Spec):
-    host_namespace: Name = Field(
-        default="mlops-host-metrics",
+    host_namespace: Name | None = Field(
+        default=None,
         description="Namespace of the collectors that read their host (node-exporter, the DCGM "
-        "exporter) on kubernetes, at the privileged Pod Security level; nothing else runs in it.",
+        "exporter) on kubernetes, at the privileged Pod Security level; nothing else runs in it. "
+        "Default: <name>-host-metrics. node-exporter binds port 9100 of every node: opt in on "
+        "one stack per cluster.",
     )
     node_exporter: NodeExporter = Field(description="Host CPU, memory, disk and network.")
     cadvisor: Collector = Field(description="Per-container figures on docker (dev).")

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from infra import conventions as cv
 from tests.cluster import ControlPlane
 from tests.conftest import stack_spec
 from tests.engine.conftest import Engine, Result, external_stack
@@ -122,6 +123,49 @@ def test_every_claim_of_the_stateful_sets_is_bound_at_its_spec_size(
     assert prometheus["status"]["phase"] == "Bound"
     assert prometheus["spec"]["resources"]["requests"]["storage"] == spec.prometheus.storage_size
     assert all(c["status"]["phase"] == "Bound" for c in claims.values())
+
+
+def test_node_exporter_runs_where_opted_in_and_admission_refuses_its_host_access_elsewhere(
+    up: Up, plane: ControlPlane
+) -> None:
+    """The one exception to the restricted profile, as the API server judges it: the host
+    collectors' namespace admits node-exporter's host PID, network and paths; the platform's
+    namespace refuses the very same Pod (a dry run: nothing is created)."""
+    spec = stack_spec(up.stack)
+    name = f"{spec.name}-node-exporter"
+    daemonsets = [
+        d for d in plane.items("/apis/apps/v1/daemonsets") if d["metadata"]["name"] == name
+    ]
+    if cv.Component.NODE_EXPORTER not in spec.collectors:
+        assert daemonsets == [], "node-exporter runs only where a stack opts in"
+        assert plane.status(f"/api/v1/namespaces/{spec.host_namespace}") == 404
+        return
+    (daemonset,) = daemonsets
+    host = spec.host_namespace
+    assert daemonset["metadata"]["namespace"] == host
+    status = daemonset["status"]
+    assert status["desiredNumberScheduled"] >= 1
+    assert status["numberReady"] == status["desiredNumberScheduled"]
+    labels = plane.get(f"/api/v1/namespaces/{host}")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "privileged"
+    template = daemonset["spec"]["template"]
+    assert template["spec"]["hostPID"] is True
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "node-exporter-elsewhere", "labels": template["metadata"]["labels"]},
+        "spec": template["spec"],
+    }
+    platform = spec.kubernetes.namespace
+    # There, under an account that namespace has (the ServiceAccount check comes first).
+    elsewhere = {**pod, "spec": {**pod["spec"], "serviceAccountName": f"{spec.name}-prometheus"}}
+    with plane.client() as client:
+        refused = client.post(f"/api/v1/namespaces/{platform}/pods?dryRun=All", json=elsewhere)
+        admitted = client.post(f"/api/v1/namespaces/{host}/pods?dryRun=All", json=pod)
+    assert refused.status_code == 403, refused.text
+    assert "violates PodSecurity" in refused.text
+    assert "restricted:latest" in refused.text
+    assert admitted.status_code == 201, admitted.text
 
 
 def test_a_second_preview_of_the_same_program_changes_nothing(up: Up, kube: Engine) -> None:

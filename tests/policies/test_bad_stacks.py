@@ -208,14 +208,14 @@ BAD_STACKS = [
         "host-access-isolated",
         "staging",
         (
-            "StatefulSet mlops-staging-mlflow runs in namespace mlops-host-metrics",
+            "StatefulSet mlops-staging-mlflow runs in namespace mlops-staging-host-metrics",
             "Pod Security level is privileged",
             "move it to the platform's restricted namespace",
         ),
         "mlops-staging-mlflow-statefulset",
         mutate=edit(
             "mlops-staging-mlflow-statefulset",
-            lambda i: i["metadata"].update(namespace="mlops-host-metrics"),
+            lambda i: i["metadata"].update(namespace="mlops-staging-host-metrics"),
         ),
     ),
     BadStack(
