@@ -173,6 +173,19 @@ def test_gpu_parts_exist_only_when_a_model_requests_gpus() -> None:
     assert limits[cv.GPU_RESOURCE] == "1"
 
 
+def test_dev_with_a_gpu_model_gives_the_gpus_to_serving_and_the_dcgm_exporter_alone() -> None:
+    dev = with_("dev", serving={"models": [MODEL | {"gpus": 1}]})
+    gpus = {c.inputs["name"]: c.inputs.get("gpus") for c in dev.of_type(CONTAINER)}
+    assert {name for name, g in gpus.items() if g} == {
+        "mlops-dev-serving-iris-classifier-0",
+        "mlops-dev-serving-iris-classifier-1",
+        "mlops-dev-dcgm-exporter",
+    }
+    dcgm = dev.mocks.named("mlops-dev-dcgm-exporter-container").inputs
+    assert not dcgm.get("volumes"), "no kubelet socket to read on docker"
+    assert cv.JOB[C.DCGM_EXPORTER] in _jobs(dev)
+
+
 def test_dev_reads_its_host_through_exactly_the_declared_read_only_mounts() -> None:
     dev = program("dev")
     for component in (C.NODE_EXPORTER, C.CADVISOR):

@@ -560,10 +560,11 @@ def dcgm_exporter(i: Inputs) -> Workload:
     args = [f"--address={i.listen}:{i.port(C.DCGM_EXPORTER)}"]
     if i.spec.target == "kubernetes":
         args.append("--kubernetes=true")  # names the pod using each GPU
-    return replace(
-        _collector(i, C.DCGM_EXPORTER, i.spec.images.dcgm_exporter.ref, s.resources),
-        args=tuple(args),
-    )
+    workload = _collector(i, C.DCGM_EXPORTER, i.spec.images.dcgm_exporter.ref, s.resources)
+    if i.spec.target == "docker" and workload.host is not None:
+        # The kubelet's pod-resources socket exists only on Kubernetes nodes.
+        workload = replace(workload, host=replace(workload.host, paths=()))
+    return replace(workload, args=tuple(args))
 
 
 COLLECTOR_PLANS: Mapping[C, Callable[[Inputs], Workload]] = {
