@@ -57,11 +57,6 @@ def link() -> dashboard.DashboardLink:
 # --- What the stack scrapes.
 
 
-def containers_scraped(spec: PlatformSpec) -> bool:
-    """Container figures (job `cadvisor`): docker's cAdvisor container, or the kubelets'."""
-    return C.CADVISOR in spec.collectors or spec.kubelet_scraped
-
-
 def kube_state(spec: PlatformSpec) -> bool:
     return C.KUBE_STATE_METRICS in spec.collectors
 
@@ -235,7 +230,7 @@ def network() -> timeseries.Panel:
 
 
 def container_panels(spec: PlatformSpec) -> Panels:
-    if not containers_scraped(spec):
+    if not spec.containers_scraped:
         return []
     panels = [cpu(spec), memory(spec), memory_ratio(spec)]
     if cpu_limited(spec, resources_of(spec)):
@@ -420,38 +415,38 @@ def allocatable(resource: str) -> str:
     return f'sum by (node) (kube_node_status_allocatable{{{q.KUBE_STATE},resource="{resource}"}})'
 
 
+def _kubelet_node(
+    spec: PlatformSpec, about: tuple[str, str, str], used: tuple[str, str], resource: str
+) -> timeseries.Panel:
+    """What each node uses (query, legend), from its kubelet, against what it can allocate
+    to pods; `about` is the panel's title, description and unit."""
+    panel = p.timeseries_panel(*about).min(0).with_target(p.prom(*used))
+    if kube_state(spec):
+        panel = panel.with_target(p.prom(allocatable(resource), "{{node}} allocatable", ref_id="B"))
+    return panel
+
+
 def kubelet_node_cpu(spec: PlatformSpec) -> timeseries.Panel:
     used = f"rate(node_cpu_usage_seconds_total{{{q.KUBELET_RESOURCE}}}[{RATE}])"
-    panel = (
-        p.timeseries_panel(
-            "Node CPU used (cores)",
-            "CPU cores each node uses, from its kubelet (node-exporter does not run here), "
-            "against what it can allocate to pods.",
-            p.COUNT,
-        )
-        .min(0)
-        .with_target(p.prom(f"sum by (node) ({used})", "{{node}} used"))
+    about = (
+        "Node CPU used (cores)",
+        "CPU cores each node uses, from its kubelet (node-exporter does not run here), "
+        "against what it can allocate to pods.",
+        p.COUNT,
     )
-    if kube_state(spec):
-        panel = panel.with_target(p.prom(allocatable("cpu"), "{{node}} allocatable", ref_id="B"))
-    return panel
+    return _kubelet_node(spec, about, (f"sum by (node) ({used})", "{{node}} used"), "cpu")
 
 
 def kubelet_node_memory(spec: PlatformSpec) -> timeseries.Panel:
     used = f"node_memory_working_set_bytes{{{q.KUBELET_RESOURCE}}}"
-    panel = (
-        p.timeseries_panel(
-            "Node memory working set",
-            "Memory each node uses that the kernel cannot reclaim, from its kubelet, against "
-            "what it can allocate to pods: the kubelet evicts pods as it nears the node's size.",
-            p.BYTES,
-        )
-        .min(0)
-        .with_target(p.prom(f"max by (node) ({used})", "{{node}} working set"))
+    about = (
+        "Node memory working set",
+        "Memory each node uses that the kernel cannot reclaim, from its kubelet, against "
+        "what it can allocate to pods: the kubelet evicts pods as it nears the node's size.",
+        p.BYTES,
     )
-    if kube_state(spec):
-        panel = panel.with_target(p.prom(allocatable("memory"), "{{node}} allocatable", ref_id="B"))
-    return panel
+    working_set = (f"max by (node) ({used})", "{{node}} working set")
+    return _kubelet_node(spec, about, working_set, "memory")
 
 
 def node_pressure() -> timeseries.Panel:

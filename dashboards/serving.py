@@ -161,7 +161,7 @@ def worker_memory(spec: PlatformSpec) -> timeseries.Panel:
 
 def saturation(spec: PlatformSpec) -> list[timeseries.Panel]:
     """The serving containers against what they were given, where containers are scraped."""
-    if not resources.containers_scraped(spec):
+    if not spec.containers_scraped:
         return []
     panels = [worker_cpu(spec), worker_memory(spec)]
     if resources.cpu_limited(spec, [m.resources for m in spec.serving.models]):

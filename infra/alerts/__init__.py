@@ -39,7 +39,7 @@ def definitions(spec: PlatformSpec) -> list[AlertRule]:
     thresholds = spec.alerts
     platform_rules = [
         *platform.rules(thresholds),
-        *serving.rules(thresholds, saturation.containers_scraped(spec)),
+        *serving.rules(thresholds, spec.containers_scraped),
         *training.rules(thresholds),
         *saturation.rules(spec),
     ]

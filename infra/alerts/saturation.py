@@ -38,12 +38,6 @@ def percent(ratio: float) -> str:
     return f"{n(Decimal(repr(ratio)) * 100)}%"
 
 
-def containers_scraped(spec: PlatformSpec) -> bool:
-    """Whether per-container figures (memory, CPU throttling) are scraped: cAdvisor on docker,
-    the kubelet's cAdvisor endpoint on Kubernetes."""
-    return C.CADVISOR in spec.collectors or spec.kubelet_scraped
-
-
 def container_memory_near_limit(t: AlertThresholds) -> AlertRule:
     return AlertRule(
         A.CONTAINER_MEMORY_NEAR_LIMIT.value,
@@ -258,7 +252,7 @@ def builders(spec: PlatformSpec) -> list[Builder]:
     requests GPUs)."""
     collectors = spec.collectors
     wanted: list[tuple[bool, tuple[Builder, ...]]] = [
-        (containers_scraped(spec), (container_memory_near_limit, container_cpu_throttled)),
+        (spec.containers_scraped, (container_memory_near_limit, container_cpu_throttled)),
         (
             C.KUBE_STATE_METRICS in collectors,
             (container_restarting, container_crash_looping, pod_not_ready, replicas_mismatch),

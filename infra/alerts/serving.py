@@ -147,7 +147,7 @@ def feature_drifted(t: AlertThresholds) -> AlertRule:
 
 
 def rules(t: AlertThresholds, containers: bool = False) -> list[AlertRule]:
-    """`containers`: per-container figures are scraped (`saturation.containers_scraped`)."""
+    """`containers`: per-container figures are scraped (`PlatformSpec.containers_scraped`)."""
     return [
         high_error_ratio(t),
         high_latency_p95(t, containers),

@@ -25,6 +25,7 @@ from infra.components.workload import ApiRead, Build, HttpCheck, Workload, pytho
 from infra.endpoints import Endpoints, resource_name
 from infra.render.alertmanager import secret_files as alertmanager_secret_files
 from infra.render.prometheus import remote_write_secret
+from infra.render.saturation import KEEP
 from infra.render.telemetry import S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV
 from infra.spec import EmailReceiver, ObjectStorage, PlatformSpec, Resources, ServedModel
 from infra.units import duration_seconds
@@ -507,29 +508,13 @@ def cadvisor(i: Inputs) -> Workload:
     return replace(_collector(i, C.CADVISOR, i.spec.images.cadvisor.ref, s.resources), args=args)
 
 
-# What kube-state-metrics lists, and the series the rules and dashboards read of them.
+# What kube-state-metrics lists.
 KUBE_STATE_READS = (
     ApiRead("", ("pods", "persistentvolumeclaims", "nodes")),
     ApiRead("apps", ("deployments", "statefulsets", "daemonsets")),
 )
-KUBE_STATE_SERIES = (
-    "kube_pod_container_status_restarts_total",
-    "kube_pod_container_status_waiting_reason",
-    "kube_pod_container_status_last_terminated_reason",
-    "kube_pod_container_resource_requests",
-    "kube_pod_container_resource_limits",
-    "kube_pod_status_ready",
-    "kube_pod_status_phase",
-    "kube_deployment_spec_replicas",
-    "kube_deployment_status_replicas_available",
-    "kube_statefulset_replicas",
-    "kube_statefulset_status_replicas_ready",
-    "kube_daemonset_status_desired_number_scheduled",
-    "kube_daemonset_status_number_ready",
-    "kube_persistentvolumeclaim_resource_requests_storage_bytes",
-    "kube_node_status_condition",
-    "kube_node_status_allocatable",
-)
+# Its allowlist: the series the rules and dashboards read (kept where every collector's are).
+KUBE_STATE_SERIES = KEEP[cv.JOB[C.KUBE_STATE_METRICS]]
 
 
 def kube_state_metrics(i: Inputs) -> Workload:

@@ -113,10 +113,6 @@ class Workload:
     labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def discovers_pods(self) -> bool:
-        return bool(self.discovers_pods_in)
-
-    @property
     def uses_api(self) -> bool:
         """Whether its pods mount a service-account token (they call the Kubernetes API)."""
         return bool(self.discovers_pods_in or self.cluster_reads)

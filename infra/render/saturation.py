@@ -20,8 +20,27 @@ C = cv.Component
 SERVICE_ACCOUNT: Final = "/var/run/secrets/kubernetes.io/serviceaccount"
 API_SERVER: Final = "kubernetes.default.svc:443"
 
-# What each job keeps (a regex on __name__); everything else is dropped at scrape time.
+# The metrics each collector's job keeps, everything else dropped at scrape time (a regex on
+# __name__); kube-state-metrics is told its own at start (its --metric-allowlist).
 KEEP: Final[dict[str, tuple[str, ...]]] = {
+    cv.JOB[C.KUBE_STATE_METRICS]: (
+        "kube_pod_container_status_restarts_total",
+        "kube_pod_container_status_waiting_reason",
+        "kube_pod_container_status_last_terminated_reason",
+        "kube_pod_container_resource_requests",
+        "kube_pod_container_resource_limits",
+        "kube_pod_status_ready",
+        "kube_pod_status_phase",
+        "kube_deployment_spec_replicas",
+        "kube_deployment_status_replicas_available",
+        "kube_statefulset_replicas",
+        "kube_statefulset_status_replicas_ready",
+        "kube_daemonset_status_desired_number_scheduled",
+        "kube_daemonset_status_number_ready",
+        "kube_persistentvolumeclaim_resource_requests_storage_bytes",
+        "kube_node_status_condition",
+        "kube_node_status_allocatable",
+    ),
     cv.JOB[C.CADVISOR]: (
         "container_cpu_usage_seconds_total",
         "container_cpu_cfs_periods_total",
@@ -106,7 +125,7 @@ def _ours() -> dict[str, Any]:
     return {"source_labels": [cv.COMPONENT_LABEL], "regex": "", "action": "drop"}
 
 
-def _through_api_server(job: str, path: str, spec: PlatformSpec) -> dict[str, Any]:
+def _through_api_server(job: str, path: str) -> dict[str, Any]:
     """One kubelet endpoint of every node, read through the API server's node proxy: the
     standard Prometheus example, needing only `nodes/proxy` get, never the node's network."""
     return {
@@ -138,7 +157,7 @@ def kubelet_jobs(spec: PlatformSpec) -> list[dict[str, Any]]:
     }
     cadvisor = cv.JOB[C.CADVISOR]
     return [
-        _through_api_server(cadvisor, "/metrics/cadvisor", spec)
+        _through_api_server(cadvisor, "/metrics/cadvisor")
         | {
             "metric_relabel_configs": [
                 _keep(cadvisor),
@@ -148,7 +167,7 @@ def kubelet_jobs(spec: PlatformSpec) -> list[dict[str, Any]]:
                 _ours(),
             ]
         },
-        _through_api_server(cv.KUBELET_JOB, "/metrics", spec)
+        _through_api_server(cv.KUBELET_JOB, "/metrics")
         | {
             "metric_relabel_configs": [
                 _keep(cv.KUBELET_JOB),
@@ -156,7 +175,7 @@ def kubelet_jobs(spec: PlatformSpec) -> list[dict[str, Any]]:
                 *component_relabels(spec),
             ]
         },
-        _through_api_server(cv.KUBELET_RESOURCE_JOB, "/metrics/resource", spec)
+        _through_api_server(cv.KUBELET_RESOURCE_JOB, "/metrics/resource")
         | {"metric_relabel_configs": [_keep(cv.KUBELET_RESOURCE_JOB)]},
     ]
 

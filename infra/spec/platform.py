@@ -232,6 +232,12 @@ class PlatformSpec(Spec):
     def kubelet_scraped(self) -> bool:
         return self.target == "kubernetes" and self.saturation.kubelet.enabled
 
+    @property
+    def containers_scraped(self) -> bool:
+        """Whether per-container figures (job `cadvisor`) are scraped: docker's cAdvisor
+        container, or every kubelet's cAdvisor endpoint on Kubernetes."""
+        return cv.Component.CADVISOR in self.collectors or self.kubelet_scraped
+
     def runbook_url(self, alert: str) -> str:
         return self.runbook_url_pattern.replace("{alert}", alert)
 
