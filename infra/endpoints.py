@@ -7,7 +7,7 @@ the live test harness builds them for processes on 127.0.0.1.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from infra import conventions as cv
@@ -29,7 +29,9 @@ class Endpoint:
 
     host: str
     ports: Mapping[str, int]
-    instances: tuple[str, ...] = ()  # hosts of single instances, scraped one by one
+    # Each replica, reached on its own (scraped one by one, gossip peers, remote-written to
+    # each); empty when `host` is the only instance.
+    instances: tuple[Endpoint, ...] = ()
     discovery: PodDiscovery | None = None
 
     def address(self, port: str = "http") -> str:
@@ -38,8 +40,13 @@ class Endpoint:
     def url(self, port: str = "http", path: str = "") -> str:
         return f"http://{self.address(port)}{path}"
 
+    @property
+    def replicas(self) -> tuple[Endpoint, ...]:
+        """Every instance on its own: the replicas, or the one host."""
+        return self.instances or (self,)
+
     def targets(self, port: str = "http") -> list[str]:
-        return [f"{h}:{self.ports[port]}" for h in (self.instances or (self.host,))]
+        return [i.address(port) for i in self.replicas]
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,11 @@ def _replicas(spec: PlatformSpec, component: cv.Component) -> int:
     }.get(component, 1)
 
 
+# StatefulSets whose replicas are reached one by one on Kubernetes: Alertmanager's gossip peers,
+# and the Prometheus replicas Tempo remote-writes to (each must get every sample).
+PER_REPLICA = frozenset({cv.Component.PROMETHEUS, cv.Component.ALERTMANAGER})
+
+
 def resource_name(spec: PlatformSpec, component: str) -> str:
     """Name of a component's workload, Service or container: `mlops-dev-prometheus`."""
     return f"{spec.name}-{component}"
@@ -88,8 +100,8 @@ def for_spec(spec: PlatformSpec) -> Endpoints:
         # One container per replica on one Docker network; container names resolve.
         def docker(component: str, replicas: int, ports: Mapping[str, int]) -> Endpoint:
             host = resource_name(spec, component)
-            instances = tuple(f"{host}-{i}" for i in range(replicas)) if replicas > 1 else ()
-            return Endpoint(host, ports, instances)
+            instances = tuple(Endpoint(f"{host}-{i}", ports) for i in range(replicas))
+            return Endpoint(host, ports, instances if replicas > 1 else ())
 
         components = {c: docker(c.value, _replicas(spec, c), cv.PORTS[c]) for c in platform}
         serving = {
@@ -103,7 +115,14 @@ def for_spec(spec: PlatformSpec) -> Endpoints:
     def kube(component: cv.Component, name: str, ports: Mapping[str, int]) -> Endpoint:
         labels = layout.identity_labels(component, name)
         ns = spec.host_namespace if component in cv.HOST_ACCESS else namespace
-        return Endpoint(f"{name}.{ns}.svc", ports, discovery=PodDiscovery(ns, labels))
+        replicas = _replicas(spec, component)
+        # A StatefulSet's pods by their stable names, through its headless Service.
+        pods = tuple(
+            Endpoint(f"{name}-{i}.{name}-headless.{ns}.svc", ports)
+            for i in range(replicas)
+            if replicas > 1 and component in PER_REPLICA
+        )
+        return Endpoint(f"{name}.{ns}.svc", ports, pods, discovery=PodDiscovery(ns, labels))
 
     components = {c: kube(c, resource_name(spec, c.value), cv.PORTS[c]) for c in platform}
     serving = {
@@ -121,12 +140,18 @@ def local(
     ports: Mapping[cv.Component, Mapping[str, int]],
     serving: Mapping[str, int],
     files_root: str = "",
+    replicas: Mapping[cv.Component, Sequence[Mapping[str, int]]] | None = None,
 ) -> Endpoints:
     """The given components on 127.0.0.1 with the given ports: for processes run by the tests.
-    Components left out do not run, and nothing is rendered to reach them."""
-    components = {c: Endpoint("127.0.0.1", p) for c, p in ports.items()}
+    Components left out do not run, and nothing is rendered to reach them. A component in
+    `replicas` runs one process per entry, each on its own ports (the first is `ports`')."""
+
+    def endpoint(c: cv.Component, p: Mapping[str, int]) -> Endpoint:
+        instances = tuple(Endpoint("127.0.0.1", r) for r in (replicas or {}).get(c, ()))
+        return Endpoint("127.0.0.1", p, instances)
+
     return Endpoints(
-        components,
+        {c: endpoint(c, p) for c, p in ports.items()},
         {m: Endpoint("127.0.0.1", {"http": p}) for m, p in serving.items()},
         listen_host="127.0.0.1",
         files_root=files_root,

@@ -21,6 +21,8 @@ PROFILE: dict[str, Any] = {
         ],
     },
     "prometheus": {
+        # A pair: one replica's loss, restart or upgrade loses no sample and no alert.
+        "replicas": 2,
         "retentionTime": "30d",
         "retentionSize": "90GB",
         "storageSize": "100Gi",

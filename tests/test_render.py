@@ -125,7 +125,11 @@ def test_kubernetes_stacks_discover_every_alertmanager_replica_and_serving_pod(
         "source_labels": ["__meta_kubernetes_pod_label_mlops_dev_model"],
         "target_label": "model",
     } in serving["relabel_configs"]
-    assert config["global"]["external_labels"] == {"environment": "prod"}
+    # A pair: each replica's series carry its pod name, which its alerts leave behind.
+    assert config["global"]["external_labels"] == {"environment": "prod", "replica": "${POD_NAME}"}
+    assert config["alerting"]["alert_relabel_configs"] == [
+        {"action": "labeldrop", "regex": "replica"}
+    ]
 
 
 def test_endpoints_of_the_live_harness_bind_loopback_and_point_every_exporter_there() -> None:

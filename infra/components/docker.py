@@ -29,16 +29,6 @@ def container_names(w: Workload) -> list[str]:
     return [w.name] if w.replicas == 1 else [f"{w.name}-{i}" for i in range(w.replicas)]
 
 
-def cluster_args(w: Workload) -> list[str]:
-    if w.cluster_port is None:
-        return []
-    port = w.ports[w.cluster_port]
-    return [
-        f"--cluster.listen-address=0.0.0.0:{port}",
-        *(f"--cluster.peer={peer}:{port}" for peer in container_names(w)),
-    ]
-
-
 def memory_mb(text: str) -> int:
     return int(quantity(text) / Decimal(2**20))
 
@@ -178,7 +168,7 @@ class DockerTarget:
             hostname=name,
             image=image,
             entrypoints=list(w.command) or None,
-            command=[*w.args, *cluster_args(w)] or None,
+            command=list(w.args) or None,
             envs=envs(w),
             user=f"{w.user}:{w.user}",
             uploads=uploads(w),

@@ -91,20 +91,12 @@ def _metadata(w: Workload, namespace: str, name: str | None = None) -> dict[str,
     return {"name": name or w.name, "namespace": namespace, "labels": labels(w)}
 
 
-def _cluster_args(w: Workload, namespace: str) -> list[str]:
-    """Alertmanager's gossip: listen on the cluster port, list every pod as a peer."""
+def _advertise(w: Workload) -> list[str]:
+    """Alertmanager's gossip address: the pod's IP, which it may not find alone (a pod IP
+    outside the private ranges); its peers and timings are the plan's flags."""
     if w.cluster_port is None:
         return []
-    port = w.ports[w.cluster_port]
-    peers = [
-        f"--cluster.peer={w.name}-{i}.{w.name}-headless.{namespace}.svc:{port}"
-        for i in range(w.replicas)
-    ]
-    return [
-        f"--cluster.listen-address=0.0.0.0:{port}",
-        f"--cluster.advertise-address=$(POD_IP):{port}",
-        *peers,
-    ]
+    return [f"--cluster.advertise-address=$(POD_IP):{w.ports[w.cluster_port]}"]
 
 
 def _env(w: Workload) -> list[dict[str, Any]]:
@@ -118,6 +110,10 @@ def _env(w: Workload) -> list[dict[str, Any]]:
     ]
     if w.cluster_port:
         env.append({"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+    if w.pod_name_env:
+        env.append(
+            {"name": w.pod_name_env, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+        )
     return env
 
 
@@ -187,7 +183,7 @@ def _container(w: Workload, namespace: str) -> dict[str, Any]:
     }
     # Fields at their API default are left out, as the API server and the provider's rendering
     # leave them out: what the program declares is what a cluster reads back.
-    args = [*w.args, *_cluster_args(w, namespace)]
+    args = [*w.args, *_advertise(w)]
     env = _env(w)
     if w.command:
         container["command"] = list(w.command)
@@ -400,7 +396,11 @@ def service(w: Workload, ns: str) -> list[dict[str, Any]]:
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": _metadata(w, ns),
-            "spec": {"selector": selector_labels(w), "ports": _service_ports(w, False)},
+            "spec": {
+                "selector": selector_labels(w),
+                "ports": _service_ports(w, False),
+                **({"sessionAffinity": "ClientIP"} if w.sticky else {}),
+            },
         }
     ]
 

@@ -24,7 +24,7 @@ from infra import layout
 from infra.components.workload import ApiRead, Build, HttpCheck, Workload, python_get, wget
 from infra.endpoints import Endpoints, resource_name
 from infra.render.alertmanager import secret_files as alertmanager_secret_files
-from infra.render.prometheus import remote_write_secret
+from infra.render.prometheus import REPLICA_ENV, remote_write_secret
 from infra.render.saturation import KEEP
 from infra.render.telemetry import S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV
 from infra.spec import EmailReceiver, ObjectStorage, PlatformSpec, Resources, ServedModel
@@ -138,6 +138,8 @@ def prometheus(i: Inputs) -> Workload:
     ]
     if p.retention_size:
         args.append(f"--storage.tsdb.retention.size={p.retention_size}")
+    # Alerts pending at a restart resume their `for` (see the spec's forGracePeriod).
+    args.append(f"--rules.alert.for-grace-period={p.for_grace_period}")
     secret_files: dict[str, pulumi.Output[str]] = {}
     for rw in p.remote_write:
         if rw.password_secret:
@@ -153,6 +155,8 @@ def prometheus(i: Inputs) -> Workload:
         files={**_config(i, C.PROMETHEUS, cv.PROMETHEUS_CONFIG), **rules},
         secret_files=secret_files,
         replicas=p.replicas,
+        pod_name_env=REPLICA_ENV if p.replicas > 1 else None,
+        sticky=p.replicas > 1,
         **_prometheus_reads(i.spec),
     )
 
@@ -194,8 +198,7 @@ def alertmanager(i: Inputs) -> Workload:
         f"--storage.path={ALERTMANAGER.data()}",
         f"--web.listen-address={i.listen}:{i.port(C.ALERTMANAGER)}",
     ]
-    if am.replicas == 1:
-        args.append("--cluster.listen-address=")  # no gossip for a single instance
+    args += _gossip(i)
     # Silences and the notification log live on the volume; without it a restart forgets them.
     return replace(
         _base(i, C.ALERTMANAGER, i.spec.images.alertmanager.ref, am.resources, am.storage_size),
@@ -207,6 +210,22 @@ def alertmanager(i: Inputs) -> Workload:
         replicas=am.replicas,
         cluster_port="cluster" if am.replicas > 1 else None,
     )
+
+
+def _gossip(i: Inputs) -> list[str]:
+    """Alertmanager's cluster flags: every replica lists every replica as a peer (itself
+    included, which it skips), with the spec's timings; none for a single instance."""
+    am = i.spec.alertmanager
+    if am.replicas == 1:
+        return ["--cluster.listen-address="]
+    peers = i.endpoints[C.ALERTMANAGER].targets("cluster")
+    return [
+        f"--cluster.listen-address={i.listen}:{i.port(C.ALERTMANAGER, 'cluster')}",
+        *(f"--cluster.peer={peer}" for peer in peers),
+        f"--cluster.peer-timeout={am.gossip.peer_timeout}",
+        f"--cluster.gossip-interval={am.gossip.gossip_interval}",
+        f"--cluster.pushpull-interval={am.gossip.pushpull_interval}",
+    ]
 
 
 def otel_collector(i: Inputs) -> Workload:

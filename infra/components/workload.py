@@ -101,6 +101,10 @@ class Workload:
     # or client to run one (the probes still apply on Kubernetes).
     health_command: tuple[str, ...] | None = None
     cluster_port: str | None = None  # replicas gossip on it and need stable peer names
+    # The variable its pod's own name is given in (Kubernetes downward API): a replica label.
+    pod_name_env: str | None = None
+    # Kubernetes: its Service keeps each client on one replica (replicas differ slightly).
+    sticky: bool = False
     # Namespaces whose pods it lists through the Kubernetes API (Prometheus).
     discovers_pods_in: tuple[str, ...] = ()
     cluster_reads: tuple[ApiRead, ...] = ()  # cluster-wide reads (a ClusterRole)

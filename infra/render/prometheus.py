@@ -11,6 +11,10 @@ from infra.render._yaml import dump
 from infra.render.saturation import collector_job, kubelet_jobs
 from infra.spec import PlatformSpec
 
+# The variable each replica's pod name is in (from the Kubernetes downward API), which
+# Prometheus expands in external labels.
+REPLICA_ENV = "POD_NAME"
+
 
 def _discovery(endpoint: Endpoint, port: str) -> dict[str, Any]:
     """Targets of one endpoint: static host:port, or Kubernetes pods selected by label."""
@@ -112,10 +116,16 @@ def prometheus_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
         "scrape_timeout": p.scrape_timeout,
         "evaluation_interval": p.evaluation_interval,
     }
-    if p.external_labels:
-        glob["external_labels"] = dict(p.external_labels)
+    labels = dict(p.external_labels)
+    if p.replicas > 1:
+        labels[p.replica_label] = "${" + REPLICA_ENV + "}"  # expanded by Prometheus at load
+    if labels:
+        glob["external_labels"] = labels
     am = endpoints[cv.Component.ALERTMANAGER]
-    alerting = {"alertmanagers": [{"api_version": "v2", **_discovery(am, "http")}]}
+    alerting: dict[str, Any] = {"alertmanagers": [{"api_version": "v2", **_discovery(am, "http")}]}
+    if p.replicas > 1:
+        # The replicas' alerts must be identical for Alertmanager to take them as one.
+        alerting["alert_relabel_configs"] = [{"action": "labeldrop", "regex": p.replica_label}]
     scrape = [_job(cv.Component.PROMETHEUS, endpoints), _serving_job(spec, endpoints)]
     scrape += [
         # Pushed series keep the job and instance labels their pusher gave them.

@@ -209,11 +209,10 @@ def tempo_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
             "registry": {"external_labels": {"source": "tempo", "environment": spec.environment}},
             "storage": {
                 "path": TEMPO.data("generator", "wal"),
+                # To each Prometheus replica: through the Service, each would get a share.
                 "remote_write": [
-                    {
-                        "url": endpoints[C.PROMETHEUS].url("http", "/api/v1/write"),
-                        "send_exemplars": True,
-                    }
+                    {"url": replica.url("http", "/api/v1/write"), "send_exemplars": True}
+                    for replica in endpoints[C.PROMETHEUS].replicas
                 ],
             },
             "traces_storage": {"path": TEMPO.data("generator", "traces")},

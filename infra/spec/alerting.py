@@ -176,9 +176,52 @@ class Heartbeat(Spec):
         return interval
 
 
+GoDuration = Annotated[
+    str, Field(pattern=r"^(\d+(h|m|s|ms))+$", description="A Go duration: 15s, 200ms, 1m30s.")
+]
+
+
+class Gossip(Spec):
+    """How an Alertmanager cluster's peers share silences and the notification log.
+
+    Each peer sends a group's notification only after `peerTimeout` times its position in
+    the cluster, and only if the log gossiped by the peers before it does not show the
+    notification sent: peer 0 sends at once, peer 1 after one timeout, and so on. So a dead
+    peer delays notifications by one timeout, and peers cut off from each other for longer
+    than a timeout both send (a duplicate, never a loss). Gossip must reach every peer well
+    within a timeout: `gossipInterval` is 75 times shorter by default.
+    """
+
+    peer_timeout: GoDuration = Field(
+        default="15s",
+        description="Wait per position before a peer sends what the peers before it did not "
+        "(Alertmanager's default).",
+    )
+    gossip_interval: GoDuration = Field(
+        default="200ms", description="How often state changes are gossiped to peers."
+    )
+    pushpull_interval: GoDuration = Field(
+        default="1m",
+        description="How often peers exchange their full state: silences made during a "
+        "split reach the other side within one interval of the heal.",
+    )
+
+    @model_validator(mode="after")
+    def _gossip_within_timeout(self) -> Self:
+        if duration_seconds(self.gossip_interval) * 5 > duration_seconds(self.peer_timeout):
+            raise ValueError(
+                f"gossipInterval {self.gossip_interval} must be at most a fifth of peerTimeout "
+                f"{self.peer_timeout}: peers would send before the log reaches them"
+            )
+        return self
+
+
 class Alertmanager(Spec):
     replicas: int = Field(
         default=1, ge=1, le=5, description="Replicas; more than one forms an HA cluster."
+    )
+    gossip: Gossip = Field(
+        default_factory=Gossip, description="Cluster settings when replicas > 1."
     )
     storage_size: Quantity = Field(
         default="1Gi", description="Volume for silences and the notification log."

@@ -291,7 +291,24 @@ class Prometheus(Spec):
     )
     storage_size: Quantity = Field(description="Volume size of the TSDB.")
     replicas: int = Field(
-        default=1, ge=1, le=3, description="Prometheus replicas (each scrapes everything)."
+        default=1,
+        ge=1,
+        le=3,
+        description="Prometheus replicas: each scrapes everything, evaluates every rule and "
+        "sends to every Alertmanager, which deduplicates their alerts.",
+    )
+    replica_label: LabelName = Field(
+        default="replica",
+        description="External label naming the replica (its pod) when replicas > 1: a remote "
+        "store deduplicates the pair's series by it; dropped from alerts, so both replicas' "
+        "alerts are one to Alertmanager.",
+    )
+    for_grace_period: Duration = Field(
+        default="1m",
+        description="After a restart, an alert pending in its `for` resumes its count "
+        "(from ALERTS_FOR_STATE) when `for` is at least this long, and fires no sooner than "
+        "this after the restart; shorter `for`s start over. Prometheus' default, 10m, starts "
+        "every alert with a `for` under 10 minutes over.",
     )
     resources: Resources = Field(description="Requests and limits of Prometheus.")
     external_labels: dict[LabelName, str] = Field(
@@ -307,6 +324,15 @@ class Prometheus(Spec):
         if duration_seconds(self.scrape_timeout) > duration_seconds(self.scrape_interval):
             raise ValueError(
                 f"scrapeTimeout {self.scrape_timeout} is longer than scrapeInterval {self.scrape_interval}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _replica_label_free(self) -> Self:
+        if self.replicas > 1 and self.replica_label in self.external_labels:
+            raise ValueError(
+                f"externalLabels: {self.replica_label!r} is the replicaLabel, which each replica "
+                "sets to its own pod name; choose another replicaLabel or label"
             )
         return self
 
