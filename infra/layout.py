@@ -27,10 +27,17 @@ ROOT: Final = 0  # only collectors whose host access says so (cv.HOST_ACCESS)
 
 @dataclass(frozen=True)
 class Probes:
-    """Where a component says it is ready to serve and still alive (HTTP GET paths)."""
+    """Where a component says it can serve (HTTP GET `ready`) and is still alive.
+
+    `live` is a path that answers while the process runs, whatever its dependencies and its
+    load; None when the component has no such path apart from its readiness one, and then
+    alive is "accepts a TCP connection on the port". Liveness never reuses the readiness
+    check: a pod that cannot serve for a while (a database away, a burst of load) is taken
+    out of its Service, not restarted, which would add its load to the others and cascade.
+    """
 
     ready: str
-    live: str
+    live: str | None
     port: str = "http"  # the named port they answer on
 
 
@@ -92,7 +99,7 @@ LAYOUT: Final[Mapping[cv.Component, Layout]] = {
     C.OTEL_COLLECTOR: Layout(
         C.OTEL_COLLECTOR,
         APP_USER,
-        Probes("/", "/", port="health"),
+        Probes("/", None, port="health"),
         config="/etc/otelcol-contrib/config.yaml",
     ),
     # Loki's data folder is the image's own; its /ready flaps while the ring settles.
@@ -113,21 +120,21 @@ LAYOUT: Final[Mapping[cv.Component, Layout]] = {
     C.MLFLOW: Layout(
         C.MLFLOW,
         APP_USER,
-        Probes("/health", "/health"),
+        Probes("/health", None),
         data_dir="/mlflow",
         secrets_dir="/etc/mlflow/secrets",
     ),
     C.SERVING: Layout(C.SERVING, APP_USER, Probes("/readyz", "/livez")),
-    C.NODE_EXPORTER: Layout(C.NODE_EXPORTER, NOBODY, Probes("/", "/")),
-    C.CADVISOR: Layout(C.CADVISOR, ROOT, Probes("/healthz", "/healthz")),
+    C.NODE_EXPORTER: Layout(C.NODE_EXPORTER, NOBODY, Probes("/", None)),
+    C.CADVISOR: Layout(C.CADVISOR, ROOT, Probes("/healthz", None)),
     C.KUBE_STATE_METRICS: Layout(
         C.KUBE_STATE_METRICS, NOBODY, Probes("/readyz", "/livez", port="telemetry")
     ),
-    C.DCGM_EXPORTER: Layout(C.DCGM_EXPORTER, ROOT, Probes("/health", "/health")),
+    C.DCGM_EXPORTER: Layout(C.DCGM_EXPORTER, ROOT, Probes("/health", None)),
     C.GRAFANA: Layout(
         C.GRAFANA,
         GRAFANA_USER,
-        Probes("/api/health", "/api/health"),
+        Probes("/api/health", None),
         data_dir="/var/lib/grafana",
         secrets_dir="/etc/grafana/secrets",
     ),

@@ -457,7 +457,7 @@ def test_every_pod_meets_the_restricted_pod_security_profile(kube: Program) -> N
             assert {"cpu", "memory"} <= resources["requests"].keys()
             assert "memory" in resources["limits"]
             assert container["readinessProbe"]["httpGet"]
-            assert container["livenessProbe"]["httpGet"]
+            assert container["livenessProbe"].keys() & {"httpGet", "tcpSocket"}
             labels = workload["metadata"]["labels"]
             assert {
                 cv.LABEL_NAME,

@@ -24,10 +24,10 @@ import pulumi_kubernetes as k8s
 
 from infra import conventions as cv
 from infra import layout
-from infra.components.workload import HttpCheck, Workload, secret
+from infra.components.workload import Check, Workload, secret
 from infra.config import ROOT
 from infra.render._yaml import dump
-from infra.spec import PlatformSpec, Resources
+from infra.spec import PlatformSpec
 
 MANAGED_BY = "pulumi"
 CONFIG_DIGEST_ANNOTATION = "mlops.dev/config-digest"
@@ -133,20 +133,42 @@ def _mounts(w: Workload) -> list[dict[str, Any]]:
     ]
 
 
-def _probe(check: HttpCheck, failures: int) -> dict[str, Any]:
+def _probe(check: Check, failures: int) -> dict[str, Any]:
+    handler: dict[str, Any] = (
+        {"httpGet": {"path": check.path, "port": check.port}}
+        if check.path is not None
+        else {"tcpSocket": {"port": check.port}}
+    )
     return {
-        "httpGet": {"path": check.path, "port": check.port},
+        **handler,
         "periodSeconds": 10,
         "timeoutSeconds": 3,
         "failureThreshold": failures,
     }
 
 
-def _resources(r: Resources, gpus: int = 0) -> dict[str, Any]:
+# Each scratch folder is an emptyDir of at most this size (the kubelet evicts a pod past it).
+SCRATCH_MIB = 256
+# A container's logs count in its ephemeral storage: the kubelet keeps 5 files of 10Mi
+# (containerLogMaxFiles and containerLogMaxSize defaults), with room to rotate.
+LOGS_MIB = 64
+
+
+def _ephemeral(w: Workload) -> tuple[str, str]:
+    """Ephemeral storage (request, limit) of a container that writes scratch space: its logs
+    are what it uses steadily; the limit adds every scratch folder full."""
+    return f"{LOGS_MIB}Mi", f"{LOGS_MIB + SCRATCH_MIB * len(w.scratch_paths)}Mi"
+
+
+def _resources(w: Workload) -> dict[str, Any]:
+    r = w.resources
+    requests = {"cpu": r.cpu_request, "memory": r.memory_request}
     limits = {"memory": r.memory_limit} | ({"cpu": r.cpu_limit} if r.cpu_limit else {})
-    if gpus:
-        limits[cv.GPU_RESOURCE] = str(gpus)  # extended resources: the limit is the request
-    return {"requests": {"cpu": r.cpu_request, "memory": r.memory_request}, "limits": limits}
+    if w.scratch_paths:
+        requests["ephemeral-storage"], limits["ephemeral-storage"] = _ephemeral(w)
+    if w.gpus:
+        limits[cv.GPU_RESOURCE] = str(w.gpus)  # extended resources: the limit is the request
+    return {"requests": requests, "limits": limits}
 
 
 RESTRICTED_CONTAINER: dict[str, Any] = {
@@ -173,7 +195,7 @@ def _container(w: Workload, namespace: str) -> dict[str, Any]:
         "image": w.image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": name, "containerPort": port} for name, port in w.ports.items()],
-        "resources": _resources(w.resources, w.gpus),
+        "resources": _resources(w),
         # A slow first start (a model download, a WAL replay) gets 5 minutes before liveness counts.
         "startupProbe": _probe(w.liveness, 30),
         "readinessProbe": _probe(w.readiness, 3),
@@ -236,7 +258,7 @@ def _volumes(w: Workload) -> list[dict[str, Any]]:
         for i, (source, _) in enumerate(w.host.paths if w.host else ())
     ]
     volumes += [
-        {"name": f"scratch-{i}", "emptyDir": {"sizeLimit": "256Mi"}}
+        {"name": f"scratch-{i}", "emptyDir": {"sizeLimit": f"{SCRATCH_MIB}Mi"}}
         for i, _ in enumerate(w.scratch_paths)
     ]
     return volumes
@@ -253,6 +275,27 @@ def _host_namespaces(w: Workload) -> dict[str, Any]:
     if w.host.network:
         spec |= {"hostNetwork": True, "dnsPolicy": "ClusterFirstWithHostNet"}
     return spec
+
+
+def spread(w: Workload) -> list[dict[str, Any]]:
+    """Replicas on different nodes, so that one node's loss takes one replica: a hard rule
+    (a replica waits rather than join another on its node; with a single node there is one
+    domain and nothing waits), counting only nodes it may run on (tainted ones are not
+    domains); across zones where the cluster has them, as far as the zones allow."""
+    select = {"labelSelector": {"matchLabels": selector_labels(w)}, "maxSkew": 1}
+    return [
+        {
+            **select,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "nodeTaintsPolicy": "Honor",
+        },
+        {
+            **select,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "ScheduleAnyway",
+        },
+    ]
 
 
 def pod_template(w: Workload, namespace: str) -> dict[str, Any]:
@@ -273,14 +316,7 @@ def pod_template(w: Workload, namespace: str) -> dict[str, Any]:
         **_host_namespaces(w),
     }
     if w.replicas > 1:
-        spec["topologySpreadConstraints"] = [
-            {
-                "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
-                "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {"matchLabels": selector_labels(w)},
-            }
-        ]
+        spec["topologySpreadConstraints"] = spread(w)
     return {
         "metadata": {
             "labels": labels(w),

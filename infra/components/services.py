@@ -21,7 +21,7 @@ import pulumi
 
 from infra import conventions as cv
 from infra import layout
-from infra.components.workload import ApiRead, Build, HttpCheck, Workload, python_get, wget
+from infra.components.workload import ApiRead, Build, Check, Workload, python_get, wget
 from infra.endpoints import Endpoints, resource_name
 from infra.render.alertmanager import secret_files as alertmanager_secret_files
 from infra.render.prometheus import REPLICA_ENV, remote_write_secret
@@ -108,8 +108,8 @@ def _base(
         image=image,
         ports=home.ports,
         resources=resources,
-        readiness=HttpCheck(probes.port, probes.ready),
-        liveness=HttpCheck(probes.port, probes.live),
+        readiness=Check(probes.port, probes.ready),
+        liveness=Check(probes.port, probes.live),
         user=home.user,
         data_path=home.data_dir if storage_size else None,
         storage_size=storage_size,

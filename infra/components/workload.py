@@ -22,11 +22,11 @@ from infra.spec import Resources
 
 
 @dataclass(frozen=True)
-class HttpCheck:
-    """An HTTP GET that answers 2xx when the service is healthy (or ready)."""
+class Check:
+    """An HTTP GET on `path` that answers 2xx, or without a path a TCP connect to the port."""
 
     port: str
-    path: str
+    path: str | None
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,8 @@ class Workload:
     image: str  # pinned reference; for a docker build, the repository it is tagged in
     ports: Mapping[str, int]
     resources: Resources
-    readiness: HttpCheck
-    liveness: HttpCheck
+    readiness: Check
+    liveness: Check
     user: int
     command: tuple[str, ...] = ()  # replaces the image's entrypoint when set
     args: tuple[str, ...] = ()

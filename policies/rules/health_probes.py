@@ -1,7 +1,8 @@
 """Every workload tells its runtime whether it is ready and alive.
 
 Kubernetes: every long-running container has a readinessProbe and a
-livenessProbe with a handler (httpGet, tcpSocket, grpc or exec). Docker: a
+livenessProbe with a handler (httpGet, tcpSocket, grpc or exec), and they are
+not the same check: liveness tells "alive", readiness "can serve". Docker: a
 healthcheck with a test (docker has no separate readiness). Batch workloads
 (Jobs, CronJobs) and init containers are not probed.
 """
@@ -35,14 +36,26 @@ def _docker(subject: str, props: Props) -> list[str]:
     ]
 
 
+def _handler(probe: Any) -> dict[str, Any]:
+    return {h: probe[h] for h in HANDLERS if h in probe}
+
+
 def _container(subject: str, container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
     missing = [p for p in ("readinessProbe", "livenessProbe") if not _has_handler(container.get(p))]
-    if not missing:
+    if missing:
+        return [
+            f"{subject} has no "
+            f"{' or '.join(missing)}; add an httpGet probe on its health endpoint so traffic "
+            "waits until it is ready and a hung process is restarted."
+        ]
+    live, ready = container["livenessProbe"], container["readinessProbe"]
+    if is_unknown(live) or is_unknown(ready) or _handler(live) != _handler(ready):
         return []
     return [
-        f"{subject} has no "
-        f"{' or '.join(missing)}; add an httpGet probe on its health endpoint so traffic "
-        "waits until it is ready and a hung process is restarted."
+        f"{subject} restarts when it is not ready (its livenessProbe is its readinessProbe): a "
+        "pod busy or waiting on a dependency is restarted, and its load cascades to the "
+        "others; probe liveness on an endpoint that only tells the process runs (or a "
+        "tcpSocket)."
     ]
 
 
@@ -52,8 +65,8 @@ def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
 
 POLICY = ResourcePolicy(
     name=NAME,
-    description="Every long-running container has readiness and liveness probes (a healthcheck "
-    "on docker).",
+    description="Every long-running container has readiness and liveness probes, liveness not "
+    "the readiness check (a healthcheck on docker).",
     resource_types=shapes.K8S_SERVICES | {shapes.DOCKER_CONTAINER},
     check=check,
     enforcement_level=EnforcementLevel.ADVISORY,

@@ -2,7 +2,9 @@
 
 Kubernetes: every container requests cpu and memory and limits memory (a
 cpu limit only where the policy config asks: throttling often hurts more
-than it helps). Docker: a memory limit (`memory`) and reservation
+than it helps); a container that mounts scratch space (an emptyDir) also
+requests and limits ephemeral-storage, or a full scratch folder or log fills
+its node's disk and the kubelet evicts whatever it picks. Docker: a memory limit (`memory`) and reservation
 (`memoryReservation`), in MB.
 """
 
@@ -34,6 +36,22 @@ def _docker(subject: str, props: Props) -> list[str]:
     ]
 
 
+SCRATCH = [("requests", "ephemeral-storage"), ("limits", "ephemeral-storage")]
+
+
+def _writes_scratch(container: dict[str, Any], pod: dict[str, Any]) -> bool:
+    """Whether the container mounts an emptyDir (scratch space on the node's disk)."""
+    scratch = {
+        v.get("name")
+        for v in shapes.as_list(pod.get("volumes"))
+        if isinstance(v, dict) and "emptyDir" in v and "medium" not in shapes.as_dict(v["emptyDir"])
+    }
+    return any(
+        isinstance(m, dict) and m.get("name") in scratch
+        for m in shapes.as_list(container.get("volumeMounts"))
+    )
+
+
 def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
     wanted = [("requests", "cpu"), ("requests", "memory"), ("limits", "memory")]
     if settings["requireCpuLimit"]:
@@ -43,16 +61,17 @@ def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
         resources = container.get("resources")
         if is_unknown(resources):
             return []
+        needs = wanted + (SCRATCH if _writes_scratch(container, pod) else [])
         missing = [
-            f"{kind}.{what}" for kind, what in wanted if not _set(shapes.dig(resources, kind, what))
+            f"{kind}.{what}" for kind, what in needs if not _set(shapes.dig(resources, kind, what))
         ]
         if not missing:
             return []
         return [
             f"{subject} has no "
             f"{', '.join(missing)}; set them (the component's `resources` in the spec: "
-            "cpuRequest, memoryRequest, memoryLimit) so it is scheduled where it fits and "
-            "cannot exhaust its node."
+            "cpuRequest, memoryRequest, memoryLimit; the program sizes ephemeral-storage from "
+            "the scratch folders) so it is scheduled where it fits and cannot exhaust its node."
         ]
 
     return per_container(resource_type, props, _docker, judge_container)

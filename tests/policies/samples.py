@@ -68,6 +68,7 @@ SECURITY = {
     "seccompProfile": {"type": "RuntimeDefault"},
 }
 PROBE = {"httpGet": {"path": "/-/ready", "port": "http"}, "periodSeconds": 10.0}
+LIVE_PROBE = {"httpGet": {"path": "/-/healthy", "port": "http"}, "periodSeconds": 10.0}
 
 
 def k8s_container(component: str, args: list[str], **extra: Any) -> dict[str, Any]:
@@ -78,11 +79,11 @@ def k8s_container(component: str, args: list[str], **extra: Any) -> dict[str, An
         "ports": [{"name": "http", "containerPort": 9090.0}],
         "env": [],
         "resources": {
-            "requests": {"cpu": "250m", "memory": "1Gi"},
-            "limits": {"memory": "2Gi"},
+            "requests": {"cpu": "250m", "memory": "1Gi", "ephemeral-storage": "64Mi"},
+            "limits": {"memory": "2Gi", "ephemeral-storage": "320Mi"},
         },
         "readinessProbe": copy.deepcopy(PROBE),
-        "livenessProbe": copy.deepcopy(PROBE),
+        "livenessProbe": copy.deepcopy(LIVE_PROBE),
         "securityContext": copy.deepcopy(SECURITY),
         "volumeMounts": [
             {"name": "files", "mountPath": "/etc/prometheus", "readOnly": True},
@@ -189,6 +190,21 @@ def grafana_statefulset() -> Resource:
     return statefulset("grafana", container=container)
 
 
+def spread(target: Resource, hard: bool = True) -> Resource:
+    """The workload with its replicas spread by node: DoNotSchedule, or only ScheduleAnyway."""
+    constraint = {
+        "maxSkew": 1.0,
+        "topologyKey": "kubernetes.io/hostname",
+        "whenUnsatisfiable": "DoNotSchedule" if hard else "ScheduleAnyway",
+        "labelSelector": copy.deepcopy(target.inputs["spec"]["selector"]),
+    }
+    return changed(target, ("spec", "template", "spec", "topologySpreadConstraints"), [constraint])
+
+
+def prometheus_config(document: dict[str, Any]) -> Resource:
+    return configmap("prometheus", {"prometheus.yml": config_yaml(document)})
+
+
 def pdb(target: Resource, max_unavailable: Any = 1.0) -> Resource:
     selector = copy.deepcopy(target.inputs["spec"]["selector"])
     name = target.inputs["metadata"]["name"]
@@ -211,7 +227,8 @@ def alertmanager(replicas: int = 2) -> Resource:
     container = k8s_container("alertmanager", args)
     container["image"] = "prom/alertmanager:v0.28.1"
     container["volumeMounts"] = [{"name": "data", "mountPath": "/alertmanager"}]
-    return statefulset("alertmanager", replicas=replicas, container=container)
+    workload = statefulset("alertmanager", replicas=replicas, container=container)
+    return spread(workload) if replicas > 1 else workload
 
 
 def docker_container(component: str = "grafana", **overrides: Any) -> Resource:

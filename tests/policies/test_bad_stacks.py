@@ -375,6 +375,25 @@ BAD_STACKS = [
         config={"mlops:alertmanager": {"replicas": 1}},
     ),
     BadStack(
+        "prod runs a single Prometheus",
+        "prometheus-highly-available",
+        "prod",
+        ("StatefulSet mlops-prod-prometheus runs 1 Prometheus replica(s), fewer than 2",),
+        "mlops-prod-prometheus-statefulset",
+        config={"mlops:prometheus": {"replicas": 1}},
+    ),
+    BadStack(
+        "prod's Alertmanagers may share a node (the program always spreads them: resources edited)",
+        "replicas-spread",
+        "prod",
+        ("StatefulSet mlops-prod-alertmanager runs 3 replicas that may share a node",),
+        "mlops-prod-alertmanager-statefulset",
+        mutate=edit(
+            "mlops-prod-alertmanager-statefulset",
+            lambda inputs: inputs["spec"]["template"]["spec"].pop("topologySpreadConstraints"),
+        ),
+    ),
+    BadStack(
         "prod's serving replicas lose their disruption budget (resources edited)",
         "disruption-budgets",
         "prod",

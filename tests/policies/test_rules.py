@@ -51,6 +51,14 @@ GRAFANA_ENV = (*C0, "env")
 DOCKER = s.docker_container()
 AM = s.alertmanager(2)
 SERVING3 = s.deployment("serving", replicas=3)
+PAIR = {
+    "global": {"external_labels": {"environment": "test", "replica": "${POD_NAME}"}},
+    "alerting": {
+        "alertmanagers": [],
+        "alert_relabel_configs": [{"action": "labeldrop", "regex": "replica"}],
+    },
+    "scrape_configs": [],
+}
 
 
 def _env(resource: Resource, **values: str) -> Resource:
@@ -488,6 +496,13 @@ CASES = [
         (),
         {"exemptions": {"mlops-dev-grafana-container": "no shell in the image"}},
     ),
+    Case(
+        "health-probes",
+        "non-compliant",
+        "liveness is the readiness check",
+        (s.changed(STS, (*C0, "livenessProbe"), s.PROBE),),
+        ("restarts when it is not ready", "tcpSocket"),
+    ),
     # persistent-storage
     Case("persistent-storage", "compliant", "data on the claim", (STS, GRAFANA, DOCKER, AM)),
     Case(
@@ -772,6 +787,70 @@ CASES = [
         "no budget",
         (SERVING3,),
         ("no PodDisruptionBudget selects its pods",),
+    ),
+    # replicas-spread
+    Case("replicas-spread", "compliant", "replicas spread by node", (s.spread(SERVING3), STS)),
+    Case(
+        "replicas-spread",
+        "non-compliant",
+        "a spread the scheduler may ignore",
+        (s.spread(SERVING3, hard=False),),
+        ("Deployment mlops-test-serving runs 3 replicas that may share a node", "DoNotSchedule"),
+    ),
+    Case(
+        "replicas-spread",
+        "compliant",
+        "a required pod anti-affinity by node",
+        (
+            s.changed(
+                SERVING3,
+                ("spec", "template", "spec", "affinity"),
+                {
+                    "podAntiAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": [
+                            {
+                                "topologyKey": "kubernetes.io/hostname",
+                                "labelSelector": SERVING3.inputs["spec"]["selector"],
+                            }
+                        ]
+                    }
+                },
+            ),
+        ),
+    ),
+    Case(
+        "replicas-spread",
+        "missing",
+        "no spread",
+        (SERVING3,),
+        ("may share a node",),
+    ),
+    # prometheus-highly-available
+    Case(
+        "prometheus-highly-available",
+        "compliant",
+        "a pair dropping its replica label from alerts",
+        (s.statefulset(replicas=2), s.prometheus_config(PAIR)),
+        (),
+        {"minReplicas": 2},
+    ),
+    Case(
+        "prometheus-highly-available",
+        "non-compliant",
+        "a pair whose alerts keep the replica label",
+        (
+            s.statefulset(replicas=2),
+            s.prometheus_config({**PAIR, "alerting": {"alertmanagers": []}}),
+        ),
+        ("keeps the per-replica external label 'replica' on alerts", "labeldrop"),
+    ),
+    Case(
+        "prometheus-highly-available",
+        "missing",
+        "a single replica where two are required",
+        (s.statefulset(), s.prometheus_config({"scrape_configs": []})),
+        ("runs 1 Prometheus replica(s), fewer than 2",),
+        {"minReplicas": 2},
     ),
     # dashboards-in-folders
     Case("dashboards-in-folders", "compliant", "a declared folder", (s.folder(), s.dashboard())),
