@@ -223,3 +223,21 @@ def test_containers_with_scratch_space_request_and_cap_ephemeral_storage(kube: P
             assert request == LOGS_MIB << 20
             # Room for every scratch folder full and the logs: the kubelet evicts past it.
             assert limit == request + sum(sizes[n] for n in scratch)
+
+
+def test_a_pairs_remote_stores_get_the_replica_label_unless_they_dedupe_without_it() -> None:
+    """Thanos and Mimir deduplicate by the replica label; VictoriaMetrics by identical series,
+    so its remote drops the label on the way."""
+    spec = stack_spec("prod")
+    remotes = [
+        {"name": "thanos", "url": "https://thanos.example.com/api/v1/receive"},
+        {"name": "vm", "url": "https://vm.example.com/api/v1/write", "dropReplicaLabel": True},
+    ]
+    prometheus = spec.prometheus.model_validate(
+        spec.prometheus.model_dump(by_alias=True) | {"remoteWrite": remotes}
+    )
+    pair = spec.model_copy(update={"prometheus": prometheus})
+    config = yaml.safe_load(render_all(pair, ep.for_spec(pair))[cv.PROMETHEUS_CONFIG])
+    writes = {w["name"]: w for w in config["remote_write"]}
+    assert "write_relabel_configs" not in writes["thanos"]
+    assert writes["vm"]["write_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]

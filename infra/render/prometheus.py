@@ -105,6 +105,9 @@ def _remote_write(spec: PlatformSpec, endpoints: Endpoints) -> list[dict[str, An
             entry["authorization"] = {
                 "credentials_file": endpoints.path(remote_write_secret(rw.name, "token"))
             }
+        if rw.drop_replica_label and spec.prometheus.replicas > 1:
+            label = spec.prometheus.replica_label
+            entry["write_relabel_configs"] = [{"action": "labeldrop", "regex": label}]
         out.append(entry)
     return out
 

@@ -259,6 +259,12 @@ class RemoteWrite(Spec):
     bearer_token_secret: SecretRef | None = Field(
         default=None, description="Secret config key holding a bearer token."
     )
+    drop_replica_label: bool = Field(
+        default=False,
+        description="Send a Prometheus pair's series without the replica label, for stores "
+        "that deduplicate identical series by timestamp (VictoriaMetrics with "
+        "-dedup.minScrapeInterval); Thanos and Mimir deduplicate by the label and need it.",
+    )
 
     @model_validator(mode="after")
     def _auth_is_consistent(self) -> Self:
