@@ -46,9 +46,11 @@ def declare(spec: PlatformSpec, secrets: Secrets) -> dict[str, Any]:
     endpoints = ep.for_spec(spec)
     files = render_all(spec, endpoints)
     admin_password = grafana_admin_password(spec, secrets)
-    target: Target = DockerTarget(spec) if spec.target == "docker" else KubernetesTarget(spec)
-    inputs = Inputs(spec, endpoints, files, secrets, ROOT, admin_password)
-    services = {w.name: PlatformService(w.name, w, target) for w in plan(inputs)}
+    planned = plan(Inputs(spec, endpoints, files, secrets, ROOT, admin_password))
+    target: Target = (
+        DockerTarget(spec) if spec.target == "docker" else KubernetesTarget(spec, workloads=planned)
+    )
+    services = {w.name: PlatformService(w.name, w, target) for w in planned}
     if spec.grafana.managed:
         _grafana_content(spec, endpoints, secrets, admin_password, services)
     return outputs(spec, files, services, admin_password)

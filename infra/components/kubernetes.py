@@ -24,6 +24,7 @@ import pulumi_kubernetes as k8s
 
 from infra import conventions as cv
 from infra import layout
+from infra.components import network_policy
 from infra.components.workload import Check, Workload, secret
 from infra.config import ROOT
 from infra.render._yaml import dump
@@ -598,12 +599,28 @@ def manifest_files(workloads: Sequence[Workload], spec: PlatformSpec) -> dict[st
     objects = [namespace_manifest(spec)]
     if has_host_namespace(spec):
         objects.append(namespace_manifest(spec, host=True))
-    objects += [m for w in workloads for m in manifests(w, spec) if applied(m, rendering=True)]
+    objects += default_denies(spec)
+    fences = network_policy.allow_policies(spec, workloads, labels)
+    objects += [
+        m
+        for w in workloads
+        for m in [*fences[w.name], *manifests(w, spec)]
+        if applied(m, rendering=True)
+    ]
     header = f"{spec.name}: written by `make render` (python -m infra.manifests); do not edit"
     return {
         f"{i:03d}-{m['kind'].lower()}-{m['metadata']['name']}.yaml": dump(m, header)
         for i, m in enumerate(objects)
     }
+
+
+def default_denies(spec: PlatformSpec) -> list[dict[str, Any]]:
+    """A default-deny NetworkPolicy in the platform's namespace and the host collectors'."""
+    common = {cv.LABEL_PART_OF: cv.PART_OF, cv.LABEL_MANAGED_BY: MANAGED_BY}
+    found = [spec.kubernetes.namespace] + (
+        [spec.host_namespace] if has_host_namespace(spec) else []
+    )
+    return [network_policy.default_deny(namespace, common) for namespace in found]
 
 
 def secret_data(w: Workload) -> dict[str, pulumi.Output[str]]:
@@ -628,6 +645,7 @@ _RESOURCES: dict[tuple[str, str], Any] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
     ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
+    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
 }
 POD_CONTROLLERS = frozenset({"StatefulSet", "Deployment", "DaemonSet"})
 _SNAKE = {
@@ -659,10 +677,19 @@ class KubernetesTarget:
 
     The namespace outlives `pulumi destroy` (retain on delete): deleting it would delete the
     data PersistentVolumeClaims that the StatefulSets retain, as the docker target keeps its
-    volumes. Dropping the data is a deliberate `kubectl delete namespace`."""
+    volumes. Dropping the data is a deliberate `kubectl delete namespace`.
 
-    def __init__(self, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None) -> None:
+    Each namespace gets a default-deny NetworkPolicy, and each workload's objects start with
+    the policy allowing its flows (`network_policy.allow_policies` of `workloads`)."""
+
+    def __init__(
+        self,
+        spec: PlatformSpec,
+        opts: pulumi.ResourceOptions | None = None,
+        workloads: Sequence[Workload] = (),
+    ) -> None:
         self.spec = spec
+        self.fences = network_policy.allow_policies(spec, workloads, labels)
         render_to = spec.kubernetes.render_yaml_to
         self.provider = (
             k8s.Provider(
@@ -687,15 +714,27 @@ class KubernetesTarget:
             if has_host_namespace(spec)
             else None
         )
+        fenced = [n for n in (self.namespace, self.host_namespace) if n is not None]
+        self.default_denies = [
+            create(
+                deny,
+                f"{deny['metadata']['namespace']}-{deny['metadata']['name']}",
+                pulumi.ResourceOptions.merge(
+                    opts or pulumi.ResourceOptions(),
+                    pulumi.ResourceOptions(depends_on=fenced, provider=self.provider),
+                ),
+            )
+            for deny in default_denies(spec)
+        ]
 
     def deploy(self, w: Workload, parent: pulumi.Resource) -> list[pulumi.CustomResource]:
-        """The workload's objects; its Pod controller only once the account, files and rights
-        its Pods use exist, so the controller's first Pod is admitted and starts (without this,
+        """The workload's objects; its Pod controller only once the fence, account, files and
+        rights its Pods use exist, so the controller's first Pod is admitted and starts (without this,
         a StatefulSet created before its ServiceAccount logs FailedCreate until it appears)."""
         created: list[pulumi.CustomResource] = []
         home = namespace_of(w, self.spec)
         namespaces = [n for n in (self.namespace, self.host_namespace) if n is not None]
-        for manifest in manifests(w, self.spec, secret_data(w)):
+        for manifest in [*self.fences.get(w.name, []), *manifests(w, self.spec, secret_data(w))]:
             if not applied(manifest, rendering=self.provider is not None):
                 continue
             kind = manifest["kind"]
