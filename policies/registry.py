@@ -23,6 +23,7 @@ from policies.rules import (
     host_access_isolated,
     host_ports_on_localhost,
     images_pinned,
+    network_policies,
     no_host_access,
     no_plaintext_secrets,
     no_privilege_escalation,
@@ -52,6 +53,7 @@ POLICIES: Final[list[Policy]] = [
     no_plaintext_secrets.POLICY,
     grafana_secure_auth.POLICY,
     host_ports_on_localhost.POLICY,
+    network_policies.POLICY,
     # reliability
     resources_requested_and_limited.POLICY,
     health_probes.POLICY,

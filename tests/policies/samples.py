@@ -19,6 +19,7 @@ STATEFULSET = "kubernetes:apps/v1:StatefulSet"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 CONTAINER = "docker:index/container:Container"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 BUILT_IMAGE = "docker:index/image:Image"
@@ -216,6 +217,33 @@ def pdb(target: Resource, max_unavailable: Any = 1.0) -> Resource:
             "kind": "PodDisruptionBudget",
             "metadata": {"name": name, "namespace": NS},
             "spec": {"maxUnavailable": max_unavailable, "selector": selector},
+        },
+    )
+
+
+def network_policy(target: Resource | None = None, namespace_: str = NS) -> Resource:
+    """An allow policy selecting `target`'s pods (DNS out, Prometheus in), or, without a
+    target, the namespace's default deny."""
+    spec: dict[str, Any] = {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    name = "default-deny"
+    if target is not None:
+        name = target.inputs["metadata"]["name"]
+        spec["podSelector"] = copy.deepcopy(target.inputs["spec"]["selector"])
+        spec["ingress"] = [
+            {
+                "from": [{"podSelector": {"matchLabels": _labels("prometheus", "p")}}],
+                "ports": [{"protocol": "TCP", "port": 3000.0}],
+            }
+        ]
+        spec["egress"] = [{"ports": [{"protocol": "UDP", "port": 53.0}]}]
+    return Resource(
+        NETWORK_POLICY,
+        f"{namespace_}-{name}-networkpolicy",
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": namespace_},
+            "spec": spec,
         },
     )
 

@@ -68,6 +68,17 @@ def drop(name: str) -> Mutation:
     return mutation
 
 
+def both(*mutations: Mutation) -> Mutation:
+    """The mutations one after the other (an edit and the edit it drags along)."""
+
+    def mutation(resources: list[Resource]) -> list[Resource]:
+        for m in mutations:
+            resources = m(resources)
+        return resources
+
+    return mutation
+
+
 def container(inputs: Inputs) -> Inputs:
     """The first container of a workload's pod template (the live dict, edited in place)."""
     node: Any = inputs
@@ -201,7 +212,16 @@ BAD_STACKS = [
         "staging",
         ("StatefulSet mlops-staging-prometheus shares the node's namespace (hostNetwork: true)",),
         "mlops-staging-prometheus-statefulset",
-        mutate=edit("mlops-staging-prometheus-statefulset", _disguised_as_node_exporter),
+        mutate=both(
+            edit("mlops-staging-prometheus-statefulset", _disguised_as_node_exporter),
+            # Its fence follows it: the disguise is what no-host-access must see through.
+            edit(
+                "mlops-staging-prometheus-networkpolicy",
+                lambda i: i["spec"]["podSelector"]["matchLabels"].update(
+                    {"app.kubernetes.io/name": "node-exporter"}
+                ),
+            ),
+        ),
     ),
     BadStack(
         "staging runs MLflow in the host collectors' privileged namespace (resources edited)",
@@ -213,9 +233,14 @@ BAD_STACKS = [
             "move it to the platform's restricted namespace",
         ),
         "mlops-staging-mlflow-statefulset",
-        mutate=edit(
-            "mlops-staging-mlflow-statefulset",
-            lambda i: i["metadata"].update(namespace="mlops-staging-host-metrics"),
+        mutate=both(
+            *(
+                edit(name, lambda i: i["metadata"].update(namespace="mlops-staging-host-metrics"))
+                for name in (
+                    "mlops-staging-mlflow-statefulset",
+                    "mlops-staging-mlflow-networkpolicy",
+                )
+            )
         ),
     ),
     BadStack(
@@ -403,6 +428,22 @@ BAD_STACKS = [
         ),
         "mlops-prod-serving-iris-classifier-deployment",
         mutate=drop("mlops-prod-serving-iris-classifier-poddisruptionbudget"),
+    ),
+    BadStack(
+        "prod's namespace loses its default deny (resources edited)",
+        "network-policies",
+        "prod",
+        ("namespace mlops-prod holds the platform's pods but no default-deny NetworkPolicy",),
+        "mlops-prod",
+        mutate=drop("mlops-prod-default-deny"),
+    ),
+    BadStack(
+        "staging's MLflow loses its allow policy (resources edited)",
+        "network-policies",
+        "staging",
+        ("StatefulSet mlops-staging-mlflow: no NetworkPolicy selects its pods",),
+        "mlops-staging-mlflow-statefulset",
+        mutate=drop("mlops-staging-mlflow-networkpolicy"),
     ),
     BadStack(
         "prod's error-ratio alert loses its runbook (the renderer always adds one: resources "

@@ -41,6 +41,7 @@ REQUIRED = {
     "grafana-secure-auth",
     "no-plaintext-secrets",
     "host-ports-on-localhost",
+    "network-policies",
     "alertmanager-highly-available",
     "disruption-budgets",
     "alert-rules-annotated",

@@ -748,6 +748,64 @@ CASES = [
         (s.namespace(s.NS, None), STS),
         ("runs in namespace mlops-test, whose Pod Security level is privileged",),
     ),
+    # network-policies
+    Case(
+        "network-policies",
+        "compliant",
+        "a default deny and a policy allowing the pods their flows",
+        (s.namespace(s.NS, "restricted"), s.network_policy(), SERVING3, s.network_policy(SERVING3)),
+    ),
+    Case(
+        "network-policies",
+        "compliant",
+        "a namespace the stack does not declare is someone else's to fence",
+        (SERVING3,),
+    ),
+    Case(
+        "network-policies",
+        "non-compliant",
+        "no default deny in the namespace",
+        (s.namespace(s.NS, "restricted"), SERVING3, s.network_policy(SERVING3)),
+        ("namespace mlops-test holds the platform's pods but no default-deny NetworkPolicy",),
+    ),
+    Case(
+        "network-policies",
+        "non-compliant",
+        "the allow policy selects other pods",
+        (
+            s.namespace(s.NS, "restricted"),
+            s.network_policy(),
+            SERVING3,
+            s.changed(
+                s.network_policy(SERVING3),
+                ("spec", "podSelector", "matchLabels", "app.kubernetes.io/name"),
+                "other",
+            ),
+        ),
+        ("Deployment mlops-test-serving: no NetworkPolicy selects its pods",),
+    ),
+    Case(
+        "network-policies",
+        "missing",
+        "an allow policy without a podSelector selects no pod",
+        (
+            s.namespace(s.NS, "restricted"),
+            s.network_policy(),
+            SERVING3,
+            s.without(s.network_policy(SERVING3), ("spec", "podSelector")),
+        ),
+        ("Deployment mlops-test-serving: no NetworkPolicy selects its pods",),
+    ),
+    Case(
+        "network-policies",
+        "missing",
+        "policies not known during preview are judged at up",
+        (
+            s.namespace(s.NS, "restricted"),
+            s.changed(s.network_policy(), ("spec",), UNKNOWN_STRING),
+            SERVING3,
+        ),
+    ),
     # disruption-budgets
     Case(
         "disruption-budgets",
