@@ -17,8 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import yaml
 
 from infra import conventions as cv
+from infra.components.kubernetes import manifest_files
+from infra.manifests import workloads
 from tests.cluster import ControlPlane
 from tests.conftest import stack_spec
 from tests.engine.conftest import Engine, Result, external_stack
@@ -168,6 +171,28 @@ def test_node_exporter_runs_where_opted_in_and_admission_refuses_its_host_access
     assert admitted.status_code == 201, admitted.text
 
 
+def test_the_network_policies_are_accepted_by_the_api_server_as_rendered(
+    up: Up, plane: ControlPlane
+) -> None:
+    """A default deny in each namespace and one allow policy per workload, stored as declared
+    (the plane has no network plugin: they are accepted, not enforced)."""
+    spec = stack_spec(up.stack)
+    rendered = [yaml.safe_load(text) for text in manifest_files(workloads(spec), spec).values()]
+    declared = {
+        (p["metadata"]["namespace"], p["metadata"]["name"]): p["spec"]
+        for p in rendered
+        if p["kind"] == "NetworkPolicy"
+    }
+    stored = {
+        (p["metadata"]["namespace"], p["metadata"]["name"]): p["spec"]
+        for namespace in sorted({key[0] for key in declared})
+        for p in plane.items(f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies")
+    }
+    assert stored == declared
+    assert stored[(spec.kubernetes.namespace, "default-deny")]["podSelector"] == {}
+    print(f"{up.stack}: {len(stored)} NetworkPolicies stored")
+
+
 def test_a_second_preview_of_the_same_program_changes_nothing(up: Up, kube: Engine) -> None:
     """The program is idempotent: no perpetual diff on any resource."""
     result = kube.run("preview", "--stack", up.name, "--diff", "--expect-no-changes", timeout=600)
@@ -229,6 +254,7 @@ def test_destroy_removes_what_up_created_and_keeps_the_data_claims(
         ("", "services"),
         ("", "secrets"),
         ("policy/v1", "poddisruptionbudgets"),
+        ("networking.k8s.io/v1", "networkpolicies"),
     ):
         assert _namespaced(plane, stack, group, kind) == [], kind
     config_maps = {c["metadata"]["name"] for c in _namespaced(plane, stack, "", "configmaps")}
