@@ -30,6 +30,7 @@ from infra import network
 from infra.components.grafana import DATASOURCE_TYPES, datasource_url
 from infra.components.kubernetes import manifest_files
 from infra.components.network_policy import allow
+from infra.config import ROOT
 from infra.manifests import workloads
 from infra.spec import PlatformSpec
 from tests.conftest import gpu_spec, stack_spec
@@ -567,3 +568,10 @@ def test_prod_flows_say_why_for_each_connection() -> None:
     assert all(f.why for f in found)
     gossip = {f.protocol for f in found if f.source == f.destination and f.port_name == "cluster"}
     assert gossip == {network.Protocol.TCP, network.Protocol.UDP}
+
+
+def test_the_readme_states_prods_flow_count() -> None:
+    text = re.sub(r"\s+", " ", (ROOT / "README.md").read_text(encoding="utf-8"))
+    (count,) = re.findall(r"`flows\(\)`: (\d+) in prod", text)
+    spec = stack_spec("prod")
+    assert int(count) == len(network.flows(spec, ep.for_spec(spec), workloads(spec)))
