@@ -6,7 +6,9 @@ filesystem, no new privileges, all capabilities dropped). Rendered files and
 secrets are uploaded into the container (secrets with owner-only modes, and
 stored encrypted in the stack's state); data lives in named volumes, which
 `pulumi destroy` keeps unless asked. Published ports bind to the spec's bind
-address, 127.0.0.1 unless a user says otherwise.
+address, 127.0.0.1 unless a user says otherwise. It needs no counterpart of the
+Kubernetes target's NetworkPolicies (`infra.network`): the stack's network holds its
+containers alone, and nothing else on the machine reaches them but through those ports.
 """
 
 from __future__ import annotations
