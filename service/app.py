@@ -250,7 +250,7 @@ class BoundedEndpoints(instruments.RunnerTrafficMetricsMiddleware):
 
 
 # BentoML builds its middleware stack from this module attribute when the app starts.
-instruments.RunnerTrafficMetricsMiddleware = BoundedEndpoints  # type: ignore[misc]
+instruments.RunnerTrafficMetricsMiddleware = BoundedEndpoints  # type: ignore[misc,assignment]
 
 
 @bentoml.service(
