@@ -74,17 +74,18 @@ DEPLOYMENT_ACTIONS: tuple[str, ...] = ("promote", "rollback")
 # (service.app.BoundedEndpoints), so a scanner cannot add a series per path it tries.
 UNMATCHED_ENDPOINT = "other"
 # The status codes each endpoint answers with: the service's own (200, 400, 413, 422, 500,
-# 503 on /predict and /feedback), Starlette's 404 and 405, BentoML's probes (200, 503).
+# 503 on /predict and /feedback), BentoML's traffic control (429 over max concurrency, 504
+# past the timeout), Starlette's 404 and 405, BentoML's probes (200, 503).
 ENDPOINT_STATUSES: dict[str, tuple[int, ...]] = {
-    "/predict": (200, 400, 405, 413, 422, 500, 503),
-    "/feedback": (200, 400, 405, 413, 422, 500, 503),
+    "/predict": (200, 400, 405, 413, 422, 429, 500, 503, 504),
+    "/feedback": (200, 400, 405, 413, 422, 429, 500, 503, 504),
     "/livez": (200, 405, 503),
     "/readyz": (200, 405, 503),
     "/healthz": (200, 405, 503),
     "/": (200, 405),
     "/docs.json": (200, 405),
     "/schema.json": (200, 405),
-    UNMATCHED_ENDPOINT: (404, 405, 413),
+    UNMATCHED_ENDPOINT: (404, 405, 413, 429, 504),
 }
 ENDPOINT_RESPONSES = sum(len(codes) for codes in ENDPOINT_STATUSES.values())
 
