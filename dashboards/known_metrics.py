@@ -19,6 +19,12 @@ KNOWN_METRICS: Final[MappingProxyType[str, str]] = MappingProxyType(
     {
         "up": "Prometheus scrape loop, one sample per target and scrape "
         "(prometheus/prometheus scrape/scrape.go)",
+        "scrape_samples_post_metric_relabeling": "Prometheus scrape loop, samples a target "
+        "exposed after metric relabelling (prometheus/prometheus scrape/scrape.go)",
+        "scrape_sample_limit": "Prometheus scrape loop, the job's sample_limit, with "
+        "--enable-feature=extra-scrape-metrics (prometheus/prometheus scrape/scrape.go)",
+        "prometheus_target_scrapes_exceeded_sample_limit_total": "Prometheus scrape manager, "
+        "scrapes rejected over their sample_limit (prometheus/prometheus scrape/metrics.go)",
         "prometheus_rule_evaluation_failures_total": "Prometheus rule manager "
         "(prometheus/prometheus rules/group.go)",
         "prometheus_rule_group_last_duration_seconds": "Prometheus rule manager "

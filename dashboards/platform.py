@@ -52,6 +52,24 @@ def targets_history() -> timeseries.Panel:
     )
 
 
+def sample_limit_use(spec: PlatformSpec) -> timeseries.Panel:
+    panel = (
+        p.timeseries_panel(
+            "Samples per target over its sample limit",
+            "Each target's samples after relabelling over its job's sample_limit (its "
+            "cardinality budget x 1.5, infra/budgets.py). The dashed lines are where "
+            "PrometheusTargetNearSampleLimit fires and where Prometheus drops the scrapes.",
+            p.RATIO,
+        )
+        .span(p.FULL)
+        .min(0)
+    )
+    fires_at = p.fires_at(spec, cv.Alert.PROMETHEUS_TARGET_NEAR_SAMPLE_LIMIT)
+    return p.threshold_lines(panel, p.GREEN, (fires_at, p.ORANGE), (1, p.RED)).with_target(
+        p.prom(q.sample_limit_ratio(), "{{job}} {{instance}}")
+    )
+
+
 def rule_failures() -> timeseries.Panel:
     panel = p.timeseries_panel(
         "Rule evaluation failures",
@@ -202,6 +220,7 @@ def platform_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
         .with_row(p.row("Targets"))
         .with_panel(targets_up())
         .with_panel(targets_history())
+        .with_panel(sample_limit_use(spec))
         .with_row(p.row("Prometheus"))
         .with_panel(rule_failures())
         .with_panel(rule_duration())

@@ -169,6 +169,9 @@ class Alert(StrEnum):
     TRAINING_JOB_FAILED = "TrainingJobFailed"
     PUSHGATEWAY_JOB_STALE = "PushgatewayJobStale"
     PROMETHEUS_RULE_FAILURES = "PrometheusRuleEvaluationFailures"
+    # Cardinality: a target nearing, then over, its job's sample_limit (infra.budgets).
+    PROMETHEUS_TARGET_NEAR_SAMPLE_LIMIT = "PrometheusTargetNearSampleLimit"
+    PROMETHEUS_TARGET_OVER_SAMPLE_LIMIT = "PrometheusTargetOverSampleLimit"
     ALERTMANAGER_NOTIFICATIONS_FAILING = "AlertmanagerNotificationsFailing"
     # Saturation (the resource collectors); each carries the `component` label it concerns.
     CONTAINER_MEMORY_NEAR_LIMIT = "PlatformContainerMemoryNearLimit"

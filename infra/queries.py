@@ -70,6 +70,12 @@ def rule_failures(window: str) -> str:
     return f"increase(prometheus_rule_evaluation_failures_total{{{PROMETHEUS}}}[{window}])"
 
 
+def sample_limit_ratio() -> str:
+    """Each target's samples over its job's sample_limit (scrape_sample_limit: Prometheus'
+    extra-scrape-metrics feature; 0, so left out, for a job without a limit)."""
+    return "scrape_samples_post_metric_relabeling\n/\n(scrape_sample_limit > 0)"
+
+
 def notification_failure_ratio(by: str, window: str) -> str:
     return (
         f"sum by ({by}) (rate(alertmanager_notifications_failed_total{{{ALERTMANAGER}}}[{window}]))\n"

@@ -20,12 +20,13 @@ from typing import Any
 
 import bentoml
 import numpy as np
+from bentoml._internal.server.http import instruments
 from opentelemetry import trace
 from opentelemetry.propagate import extract
 from pydantic import ValidationError
 
 from service import ml_metrics
-from service.catalog import REQUEST_DURATION
+from service.catalog import ENDPOINT_STATUSES, REQUEST_DURATION, UNMATCHED_ENDPOINT
 from service.drift_monitor import DriftMonitor
 from service.feedback import OUTCOMES, FeedbackStore
 from service.model_store import Loaded, ModelStore
@@ -215,6 +216,41 @@ def parse_instances(instances: Any, loaded: Loaded, max_batch: int) -> np.ndarra
         return np.asarray(instances, dtype=float)
     except OverflowError:
         raise Rejected(422, "not_finite", "a value is too large for a 64-bit float") from None
+
+
+REAL_PATH = "mlops.path"
+METRICS_PATH = "/metrics"  # BentoML never counts its own metrics page
+
+
+def _restore_path(
+    app: Callable[[Scope, Receive, Send], Awaitable[None]],
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    async def restored(scope: Scope, receive: Receive, send: Send) -> None:
+        if REAL_PATH in scope:
+            scope = {k: v for k, v in scope.items() if k != REAL_PATH} | {"path": scope[REAL_PATH]}
+        await app(scope, receive, send)
+
+    return restored
+
+
+class BoundedEndpoints(instruments.RunnerTrafficMetricsMiddleware):
+    """BentoML's request metrics, with every path that is not a route labelled
+    `endpoint="other"`: BentoML labels the raw path, so each path a client tried would be
+    a series of its own (and a label as long as the URL). The app below still sees the
+    path it was sent and answers it as before (404 for an unknown one)."""
+
+    def __init__(self, app: Any, **options: Any) -> None:
+        super().__init__(_restore_path(app), **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path")
+        if path is not None and path != METRICS_PATH and path not in ENDPOINT_STATUSES:
+            scope = {**scope, "path": UNMATCHED_ENDPOINT, REAL_PATH: path}
+        await super().__call__(scope, receive, send)
+
+
+# BentoML builds its middleware stack from this module attribute when the app starts.
+instruments.RunnerTrafficMetricsMiddleware = BoundedEndpoints  # type: ignore[misc,assignment]
 
 
 @bentoml.service(

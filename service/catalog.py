@@ -4,6 +4,11 @@ The serving API, the batch jobs, the alert and SLO rules and the dashboards
 all take metric names, label names and buckets from here, so a rename cannot
 leave a rule or a panel silently querying nothing. This module imports neither
 BentoML nor Prometheus client code: it is plain data.
+
+It also bounds cardinality. Every label value a metric carries comes from a
+closed set below (or a bound the service enforces), so each metric's series on
+one target is computed, `Metric.budget()`, and the scrape jobs' `sample_limit`
+is derived from those sums (infra.budgets).
 """
 
 from __future__ import annotations
@@ -26,6 +31,65 @@ class Source(StrEnum):
     PUSHGATEWAY = "pushgateway"  # pushed by batch jobs (training, drift)
 
 
+# Bounds of the label values one serving target (one pod serving one model) can carry. Each
+# says where it comes from and what keeps it there; the service tests prove them under load.
+
+# A pod serves one model (MLOPS_SERVING_MODEL_NAME) behind one alias, as one BentoML service.
+MODELS_PER_TARGET = 1
+# Versions a pod has series for: BentoML runs prometheus_client in multiprocess mode, where a
+# counter keeps every version the pod served until it restarts. A pod that followed more
+# promotions than this (current, previous, a rollback, one more) nears its sample limit and
+# raises PrometheusTargetNearSampleLimit, whose runbook restarts it.
+VERSIONS_PER_TARGET = 4
+# Classes and features of a served model: the model store refuses to load a version whose
+# reference has more, or longer names (service.model_store), counted as reason `load_error`.
+MAX_CLASSES = 32
+MAX_FEATURES = 64
+MAX_NAME_LENGTH = 128
+
+# Closed sets of label values the service writes (service.ml_metrics, service.feedback).
+REJECTION_REASONS: tuple[str, ...] = (
+    "malformed_json",
+    "wrong_type",
+    "wrong_feature_count",
+    "not_finite",
+    "empty_batch",
+    "batch_too_large",
+    "body_too_large",
+    "model_not_loaded",
+    "bad_feedback",
+)
+LOAD_FAILURE_REASONS: tuple[str, ...] = (
+    "registry_unreachable",
+    "alias_not_found",
+    "load_error",
+    "reference_missing",
+)
+FEEDBACK_OUTCOMES: tuple[str, ...] = ("matched", "unknown_id", "duplicate", "unknown_label")
+TRAINING_SCORES: tuple[str, ...] = ("accuracy", "f1_macro")
+DEPLOYMENT_ACTIONS: tuple[str, ...] = ("promote", "rollback")
+
+# BentoML labels its request metrics with the raw request path; the service relabels every
+# path that is not one of these routes as UNMATCHED_ENDPOINT before BentoML sees it
+# (service.app.BoundedEndpoints), so a scanner cannot add a series per path it tries.
+UNMATCHED_ENDPOINT = "other"
+# The status codes each endpoint answers with: the service's own (200, 400, 413, 422, 500,
+# 503 on /predict and /feedback), BentoML's traffic control (429 over max concurrency, 504
+# past the timeout), Starlette's 404 and 405, BentoML's probes (200, 503).
+ENDPOINT_STATUSES: dict[str, tuple[int, ...]] = {
+    "/predict": (200, 400, 405, 413, 422, 429, 500, 503, 504),
+    "/feedback": (200, 400, 405, 413, 422, 429, 500, 503, 504),
+    "/livez": (200, 405, 503),
+    "/readyz": (200, 405, 503),
+    "/healthz": (200, 405, 503),
+    "/": (200, 405),
+    "/docs.json": (200, 405),
+    "/schema.json": (200, 405),
+    UNMATCHED_ENDPOINT: (404, 405, 413, 429, 504),
+}
+ENDPOINT_RESPONSES = sum(len(codes) for codes in ENDPOINT_STATUSES.values())
+
+
 @dataclass(frozen=True, slots=True)
 class Metric:
     name: str
@@ -34,12 +98,20 @@ class Metric:
     labels: tuple[str, ...]
     source: Source
     buckets: tuple[float, ...] = ()
+    # Distinct label-value combinations on one target (serving: one pod; Pushgateway: one
+    # pushed group), computed from the bounds above.
+    label_sets: int = 1
 
     def series(self) -> tuple[str, ...]:
         """Names of the time series this metric produces in the exposition format."""
         if self.kind is Kind.HISTOGRAM:
             return (f"{self.name}_bucket", f"{self.name}_count", f"{self.name}_sum")
         return (self.name,)
+
+    def budget(self) -> int:
+        """Series on one target: a histogram has a bucket per bound, +Inf, _sum and _count."""
+        per_set = len(self.buckets) + 3 if self.kind is Kind.HISTOGRAM else 1
+        return self.label_sets * per_set
 
 
 # Latency buckets of BentoML's request histogram: the service configures BentoML
@@ -68,6 +140,7 @@ REQUEST_TOTAL = Metric(
     "Requests handled by the BentoML API server.",
     ("endpoint", "service_name", "service_version", "http_response_code", "runner_name"),
     Source.BENTOML,
+    label_sets=ENDPOINT_RESPONSES,
 )
 REQUEST_DURATION = Metric(
     "bentoml_service_request_duration_seconds",
@@ -76,6 +149,7 @@ REQUEST_DURATION = Metric(
     ("endpoint", "service_name", "service_version", "http_response_code", "runner_name"),
     Source.BENTOML,
     REQUEST_DURATION_BUCKETS,
+    label_sets=ENDPOINT_RESPONSES,
 )
 REQUEST_IN_PROGRESS = Metric(
     "bentoml_service_request_in_progress",
@@ -83,6 +157,7 @@ REQUEST_IN_PROGRESS = Metric(
     "Requests the BentoML API server is handling now.",
     ("endpoint", "service_name", "service_version", "runner_name"),
     Source.BENTOML,
+    label_sets=len(ENDPOINT_STATUSES),
 )
 MODEL_INFO = Metric(
     "mlops_model_info",
@@ -90,6 +165,7 @@ MODEL_INFO = Metric(
     "Always 1: the model version the service is serving, and the registry alias it follows.",
     ("model", "model_version", "model_alias"),
     Source.SERVING,
+    label_sets=VERSIONS_PER_TARGET,
 )
 MODEL_LOADED = Metric(
     "mlops_model_loaded",
@@ -104,6 +180,7 @@ MODEL_LOAD_FAILURES = Metric(
     "Failed attempts to load the model from the registry.",
     ("model", "reason"),
     Source.SERVING,
+    label_sets=len(LOAD_FAILURE_REASONS),
 )
 PREDICTIONS = Metric(
     "mlops_predictions_total",
@@ -111,6 +188,7 @@ PREDICTIONS = Metric(
     "Predictions made, by the model version that made them and the class predicted.",
     ("model", "model_version", "predicted_class"),
     Source.SERVING,
+    label_sets=VERSIONS_PER_TARGET * MAX_CLASSES,
 )
 PREDICTION_CONFIDENCE = Metric(
     "mlops_prediction_confidence",
@@ -119,6 +197,7 @@ PREDICTION_CONFIDENCE = Metric(
     ("model", "model_version"),
     Source.SERVING,
     CONFIDENCE_BUCKETS,
+    label_sets=VERSIONS_PER_TARGET,
 )
 REJECTED_INPUTS = Metric(
     "mlops_rejected_inputs_total",
@@ -126,6 +205,7 @@ REJECTED_INPUTS = Metric(
     "Requests refused before prediction, by reason.",
     ("model", "reason"),
     Source.SERVING,
+    label_sets=len(REJECTION_REASONS),
 )
 FEEDBACK = Metric(
     "mlops_feedback_total",
@@ -134,6 +214,7 @@ FEEDBACK = Metric(
     "unknown_id (never made, or forgotten), duplicate, or unknown_label.",
     ("model", "outcome"),
     Source.SERVING,
+    label_sets=len(FEEDBACK_OUTCOMES),
 )
 LABELLED_PREDICTIONS = Metric(
     "mlops_labelled_predictions_total",
@@ -142,6 +223,7 @@ LABELLED_PREDICTIONS = Metric(
     'accuracy over any window is the share of correct="true".',
     ("model", "model_version", "correct"),
     Source.SERVING,
+    label_sets=VERSIONS_PER_TARGET * 2,
 )
 MODEL_ACCURACY = Metric(
     "mlops_model_accuracy",
@@ -149,6 +231,7 @@ MODEL_ACCURACY = Metric(
     "Share of the version's most recent labelled predictions that were right.",
     ("model", "model_version"),
     Source.SERVING,
+    label_sets=VERSIONS_PER_TARGET,
 )
 MODEL_MACRO_F1 = Metric(
     "mlops_model_macro_f1",
@@ -156,6 +239,7 @@ MODEL_MACRO_F1 = Metric(
     "Macro-averaged F1 over the version's most recent labelled predictions.",
     ("model", "model_version"),
     Source.SERVING,
+    label_sets=VERSIONS_PER_TARGET,
 )
 FEEDBACK_PENDING = Metric(
     "mlops_feedback_pending_predictions",
@@ -171,6 +255,7 @@ FEATURE_DRIFT_PSI = Metric(
     "(NaN after a version change until the new version has enough rows).",
     ("model", "feature"),
     Source.SERVING,
+    label_sets=VERSIONS_PER_TARGET * MAX_FEATURES,
 )
 TRAINING_LAST_SUCCESS = Metric(
     "mlops_training_last_success_timestamp_seconds",
@@ -199,6 +284,7 @@ TRAINING_SCORE = Metric(
     "Quality of the last trained model on held-out data, by metric (accuracy, f1_macro).",
     ("model", "metric"),
     Source.PUSHGATEWAY,
+    label_sets=len(TRAINING_SCORES),
 )
 
 DRIFT_FEATURE_PSI = Metric(
@@ -207,6 +293,7 @@ DRIFT_FEATURE_PSI = Metric(
     "Population stability index of one feature in the drift job's window against the reference.",
     ("model", "feature"),
     Source.PUSHGATEWAY,
+    label_sets=MAX_FEATURES,
 )
 DRIFT_FEATURE_PVALUE = Metric(
     "mlops_drift_job_feature_ks_pvalue",
@@ -214,6 +301,7 @@ DRIFT_FEATURE_PVALUE = Metric(
     "Two-sample Kolmogorov-Smirnov p-value of one feature: window against the reference sample.",
     ("model", "feature"),
     Source.PUSHGATEWAY,
+    label_sets=MAX_FEATURES,
 )
 DRIFT_FEATURE_DRIFTED = Metric(
     "mlops_drift_job_feature_drifted",
@@ -221,6 +309,7 @@ DRIFT_FEATURE_DRIFTED = Metric(
     "1 if the drift job judged the feature drifted, else 0.",
     ("model", "feature"),
     Source.PUSHGATEWAY,
+    label_sets=MAX_FEATURES,
 )
 DRIFT_DATASET_DRIFTED = Metric(
     "mlops_drift_job_dataset_drifted",
@@ -282,3 +371,29 @@ PREDICT_ROUTE = "/predict"
 TRAINING_JOB = "training"
 DRIFT_JOB = "drift"
 DEPLOYMENT_JOB = "deployment"
+
+# Series the serving /metrics page carries besides the catalog's, measured on the pinned
+# BentoML (tests/service/test_cardinality.py): only bentoml_service_last_request_timestamp_
+# seconds, a gauge labelled by worker `pid` (prometheus_client multiprocess mode "all"), kept
+# for a worker that restarted until the pod does. The service runs one worker: room for three
+# restarts. Multiprocess mode adds no process_* or python_* collector series.
+SERVING_WORKER_PIDS = 4
+SERVING_RUNTIME_SERIES = SERVING_WORKER_PIDS
+# Series the Pushgateway adds to each pushed group: push_time_seconds, push_failure_time_seconds.
+PUSH_GROUP_SERIES = 2
+# Pushed groups per model: one per batch job, each grouped by `model`.
+BATCH_JOBS = (TRAINING_JOB, DRIFT_JOB, DEPLOYMENT_JOB)
+
+
+def serving_budget() -> int:
+    """Series one serving target may expose: our metrics, BentoML's, and the runtime's."""
+    served = (Source.SERVING, Source.BENTOML)
+    return sum(m.budget() for m in CATALOG if m.source in served) + SERVING_RUNTIME_SERIES
+
+
+def pushed_budget(models: int) -> int:
+    """Series the batch jobs may keep on the Pushgateway for `models` served models: each
+    model's groups hold the pushed metrics once (a drift push replaces its group whole, a
+    deployment push keeps only the last move) plus the Pushgateway's own series per group."""
+    per_model = sum(m.budget() for m in CATALOG if m.source is Source.PUSHGATEWAY)
+    return models * (per_model + len(BATCH_JOBS) * PUSH_GROUP_SERIES)

@@ -16,13 +16,11 @@ from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-MATCHED, UNKNOWN_ID, DUPLICATE, UNKNOWN_LABEL = (
-    "matched",
-    "unknown_id",
-    "duplicate",
-    "unknown_label",
-)
-OUTCOMES = (MATCHED, UNKNOWN_ID, DUPLICATE, UNKNOWN_LABEL)
+from service.catalog import FEEDBACK_OUTCOMES
+
+# The catalog's closed set: the `outcome` label of mlops_feedback_total.
+OUTCOMES = FEEDBACK_OUTCOMES
+MATCHED, UNKNOWN_ID, DUPLICATE, UNKNOWN_LABEL = OUTCOMES
 
 
 @dataclass(frozen=True)

@@ -16,27 +16,11 @@ from typing import Literal, Protocol
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from service import catalog as c
-from service.feedback import OUTCOMES
 from service.settings import ServingSettings
 
-# Why a request was refused: a closed set, so the label stays bounded.
-REJECTION_REASONS = (
-    "malformed_json",
-    "wrong_type",
-    "wrong_feature_count",
-    "not_finite",
-    "empty_batch",
-    "batch_too_large",
-    "body_too_large",
-    "model_not_loaded",
-    "bad_feedback",
-)
-LOAD_FAILURE_REASONS = (
-    "registry_unreachable",
-    "alias_not_found",
-    "load_error",
-    "reference_missing",
-)
+# Closed sets, so the labels stay bounded (the catalog counts them in each metric's budget).
+REJECTION_REASONS = c.REJECTION_REASONS
+LOAD_FAILURE_REASONS = c.LOAD_FAILURE_REASONS
 
 Live = Literal["livemax", "livemin", "livesum", "livemostrecent"]
 
@@ -120,7 +104,7 @@ class MlMetrics:
             self._rejection(model=model, reason=reason)
         for reason in LOAD_FAILURE_REASONS:
             self._load_failures.labels(model=model, reason=reason)
-        for outcome in OUTCOMES:
+        for outcome in c.FEEDBACK_OUTCOMES:
             self._feedback.labels(model=model, outcome=outcome)
         self._model_loaded.labels(model=model).set(0)
         self._pending.labels(model=model).set(0)

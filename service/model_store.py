@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from service import ml_metrics
+from service import catalog, ml_metrics
 from service.background import Worker
 from service.reference import ARTIFACT, Reference
 from service.settings import ServingSettings
@@ -57,6 +57,24 @@ class Loaded:
         proba = self.model.predict_proba(x)
         index = proba.argmax(axis=1)
         return index, proba[np.arange(len(index)), index]
+
+
+def unbounded_labels(reference: Reference) -> str | None:
+    """Why a version's classes or features would break the catalog's label bounds (they
+    become `predicted_class` and `feature` values), or None: such a version is not served."""
+    for kind, names, most in (
+        ("classes", reference.classes, catalog.MAX_CLASSES),
+        ("features", reference.names, catalog.MAX_FEATURES),
+    ):
+        if len(names) > most:
+            return f"{len(names)} {kind}, more than the {most} the metrics budget allows"
+        longest = max(names, key=len, default="")
+        if len(longest) > catalog.MAX_NAME_LENGTH:
+            return (
+                f"a name of its {kind} has {len(longest)} characters, more than "
+                f"{catalog.MAX_NAME_LENGTH}"
+            )
+    return None
 
 
 class LoadError(Exception):
@@ -114,6 +132,9 @@ class ModelStore(Worker):
             reference = Reference.load(Path(path))
         except Exception as err:
             raise LoadError("reference_missing", f"{ARTIFACT} of version {version}: {err}") from err
+        problem = unbounded_labels(reference)
+        if problem:
+            raise LoadError("load_error", f"{s.model_name} version {version}: {problem}")
         return Loaded(model, version, reference, reference.classes)
 
     def _swap(self, loaded: Loaded) -> None:

@@ -355,6 +355,63 @@ def pushgateway_cases() -> list[Case]:
     ]
 
 
+SCRAPED = 'scrape_samples_post_metric_relabeling{job="serving",instance="s:3000",model="iris"}'
+LIMIT = 'scrape_sample_limit{job="serving",instance="s:3000",model="iris"}'
+SERVING_TARGET = {"job": "serving", "instance": "s:3000", "model": "iris"}
+
+
+def sample_limit_cases() -> list[Case]:
+    return [
+        Case(
+            "a target at 90% of its sample limit for 15m nears it",
+            {SCRAPED: "900x30", LIMIT: "1000x30"},
+        )
+        .at("10m", A.PROMETHEUS_TARGET_NEAR_SAMPLE_LIMIT)
+        .at(
+            "20m",
+            A.PROMETHEUS_TARGET_NEAR_SAMPLE_LIMIT,
+            fired(
+                A.PROMETHEUS_TARGET_NEAR_SAMPLE_LIMIT,
+                {"severity": "warning", **SERVING_TARGET},
+                "serving target s:3000 nears its sample limit.",
+                "s:3000 of job serving exposes 90% of its sample_limit: past its cardinality "
+                "budget, a new label value away from having every scrape dropped.",
+            ),
+        ),
+        Case("a target within its budget stays quiet", {SCRAPED: "500x30", LIMIT: "1000x30"})
+        .at("20m", A.PROMETHEUS_TARGET_NEAR_SAMPLE_LIMIT)
+        .at("20m", A.PROMETHEUS_TARGET_OVER_SAMPLE_LIMIT),
+        Case("a job without a sample limit stays quiet", {SCRAPED: "5000x30", LIMIT: "0x30"})
+        .at("20m", A.PROMETHEUS_TARGET_NEAR_SAMPLE_LIMIT)
+        .at("20m", A.PROMETHEUS_TARGET_OVER_SAMPLE_LIMIT),
+    ]
+
+
+def over_sample_limit_cases() -> list[Case]:
+    return [
+        Case(
+            "a target over its sample limit for 5m has its scrapes dropped",
+            {SCRAPED: "1200x30", LIMIT: "1000x30"},
+        )
+        .at("3m", A.PROMETHEUS_TARGET_OVER_SAMPLE_LIMIT)
+        .at(
+            "10m",
+            A.PROMETHEUS_TARGET_OVER_SAMPLE_LIMIT,
+            fired(
+                A.PROMETHEUS_TARGET_OVER_SAMPLE_LIMIT,
+                {"severity": "critical", **SERVING_TARGET},
+                "Prometheus drops every scrape of serving target s:3000.",
+                "s:3000 of job serving exposes 1200 samples, more than its sample_limit: "
+                "Prometheus keeps none of them, and the alerts reading them are blind.",
+            ),
+        ),
+        Case(
+            "a target just under its sample limit is not over it",
+            {SCRAPED: "999x30", LIMIT: "1000x30"},
+        ).at("10m", A.PROMETHEUS_TARGET_OVER_SAMPLE_LIMIT),
+    ]
+
+
 def rule_failure_cases() -> list[Case]:
     return [
         Case(
@@ -955,6 +1012,8 @@ MONITORING_CASES = (
     target_down_cases,
     pushgateway_cases,
     rule_failure_cases,
+    sample_limit_cases,
+    over_sample_limit_cases,
     notification_cases,
     watchdog_cases,
 )

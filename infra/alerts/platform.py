@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from infra import conventions as cv
 from infra.alerts.model import AlertRule
-from infra.queries import notification_failure_ratio, push_age, rule_failures
+from infra.queries import notification_failure_ratio, push_age, rule_failures, sample_limit_ratio
 from infra.spec import AlertThresholds
 from infra.units import duration_seconds
 from service import catalog as m
@@ -67,6 +67,34 @@ def rule_evaluation_failures(t: AlertThresholds) -> AlertRule:
     )
 
 
+def target_near_sample_limit(t: AlertThresholds) -> AlertRule:
+    return AlertRule(
+        A.PROMETHEUS_TARGET_NEAR_SAMPLE_LIMIT.value,
+        PROMETHEUS_GROUP,
+        f"{sample_limit_ratio()}\n> {t.sample_limit_ratio}",
+        "15m",
+        cv.Severity.WARNING,
+        "{{ $labels.job }} target {{ $labels.instance }} nears its sample limit.",
+        "{{ $labels.instance }} of job {{ $labels.job }} exposes {{ $value | humanizePercentage }} "
+        "of its sample_limit: past its cardinality budget, a new label value away from having "
+        "every scrape dropped.",
+        threshold=t.sample_limit_ratio,
+    )
+
+
+def target_over_sample_limit(t: AlertThresholds) -> AlertRule:
+    return AlertRule(
+        A.PROMETHEUS_TARGET_OVER_SAMPLE_LIMIT.value,
+        PROMETHEUS_GROUP,
+        "scrape_samples_post_metric_relabeling\n> (scrape_sample_limit > 0)",
+        "5m",
+        cv.Severity.CRITICAL,
+        "Prometheus drops every scrape of {{ $labels.job }} target {{ $labels.instance }}.",
+        "{{ $labels.instance }} of job {{ $labels.job }} exposes {{ $value }} samples, more than "
+        "its sample_limit: Prometheus keeps none of them, and the alerts reading them are blind.",
+    )
+
+
 def notifications_failing(t: AlertThresholds) -> AlertRule:
     ratio = notification_failure_ratio("job, instance, integration", "5m")
     return AlertRule(
@@ -103,6 +131,8 @@ def rules(t: AlertThresholds) -> list[AlertRule]:
             target_down,
             pushgateway_job_stale,
             rule_evaluation_failures,
+            target_near_sample_limit,
+            target_over_sample_limit,
             notifications_failing,
             watchdog,
         )

@@ -135,6 +135,8 @@ def prometheus(i: Inputs) -> Workload:
         # Tempo's metrics generator remote-writes span metrics and the service graph here.
         "--web.enable-remote-write-receiver",
         "--enable-feature=exemplar-storage",
+        # scrape_sample_limit per target: PrometheusTargetNearSampleLimit divides by it.
+        "--enable-feature=extra-scrape-metrics",
     ]
     if p.retention_size:
         args.append(f"--storage.tsdb.retention.size={p.retention_size}")

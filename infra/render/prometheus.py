@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra import budgets, layout
 from infra import conventions as cv
-from infra import layout
 from infra.endpoints import Endpoint, Endpoints
 from infra.render._yaml import dump
 from infra.render.saturation import collector_job, kubelet_jobs
@@ -87,6 +87,12 @@ def _saturation_jobs(spec: PlatformSpec, endpoints: Endpoints) -> list[dict[str,
     return jobs + kubelet_jobs(spec)
 
 
+def with_limits(job: dict[str, Any], spec: PlatformSpec) -> dict[str, Any]:
+    """The job with the scrape limits of its budget (infra.budgets) after its name."""
+    name = job["job_name"]
+    return {"job_name": name, **budgets.limits(budgets.job_budget(name, spec)), **job}
+
+
 def remote_write_secret(remote: str, field: str) -> str:
     """Where Prometheus reads a remote-write credential (mounted from a Secret)."""
     return layout.of(cv.Component.PROMETHEUS).secret(remote, field)
@@ -152,7 +158,7 @@ def prometheus_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
         "global": glob,
         "rule_files": [cv.PLATFORM_RULES, cv.SLO_RULES],
         "alerting": alerting,
-        "scrape_configs": scrape,
+        "scrape_configs": [with_limits(job, spec) for job in scrape],
     }
     if p.remote_write:
         document["remote_write"] = _remote_write(spec, endpoints)

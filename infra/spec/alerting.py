@@ -323,6 +323,14 @@ class AlertThresholds(Spec):
     pushgateway_job_max_age: Duration = Field(
         default="2d", description="PushgatewayJobStale fires when a job has not pushed for longer."
     )
+    sample_limit_ratio: float = Field(
+        default=0.8,
+        gt=0,
+        lt=1,
+        description="PrometheusTargetNearSampleLimit fires above this share of a scrape job's "
+        "sample_limit (the budget x headroom, infra.budgets): over the budget, before "
+        "Prometheus drops the target's scrapes.",
+    )
     container_memory_ratio: float = Field(
         default=0.9,
         gt=0,

@@ -410,6 +410,7 @@ def _prometheus(live: Live) -> tuple[servers.Server, Any]:
             f"--web.listen-address=127.0.0.1:{port}",
             "--web.enable-remote-write-receiver",
             "--enable-feature=exemplar-storage",
+            "--enable-feature=extra-scrape-metrics",
         ],
         f"http://127.0.0.1:{port}",
         folder / "prometheus.log",
