@@ -120,6 +120,16 @@ PREDICTION_CONFIDENCE = Metric(
     Source.SERVING,
     CONFIDENCE_BUCKETS,
 )
+EXPECTED_CORRECT_PREDICTIONS = Metric(
+    "mlops_expected_correct_predictions_total",
+    Kind.COUNTER,
+    "Predictions expected to be right, before any label: the sum of each prediction's calibrated "
+    "top-class probability, by version; its rate over mlops_predictions_total's is the estimated "
+    'accuracy over any window. calibrated="false": the version has no calibration and its raw '
+    "confidence is summed.",
+    ("model", "model_version", "calibrated"),
+    Source.SERVING,
+)
 REJECTED_INPUTS = Metric(
     "mlops_rejected_inputs_total",
     Kind.COUNTER,
@@ -255,6 +265,7 @@ CATALOG: tuple[Metric, ...] = (
     MODEL_LOAD_FAILURES,
     PREDICTIONS,
     PREDICTION_CONFIDENCE,
+    EXPECTED_CORRECT_PREDICTIONS,
     REJECTED_INPUTS,
     FEATURE_DRIFT_PSI,
     FEEDBACK,
