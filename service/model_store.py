@@ -1,8 +1,8 @@
 """The served model: loaded from the MLflow registry, kept current with its alias.
 
 A background thread resolves `models:/<name>@<alias>`, loads that version, its
-drift reference and its calibration, and swaps them in as one immutable `Loaded` value, so a
-request sees one consistent version from start to end. Until the first load
+drift reference and its calibration, and swaps them in as one immutable
+`Loaded` value, so a request sees one consistent version from start to end. Until the first load
 succeeds the service is not ready; failures are counted by reason and retried
 with capped exponential back-off and jitter. After that the alias is polled and
 a new champion replaces the old one without a restart. A version registered

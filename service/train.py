@@ -10,8 +10,9 @@ held-out rows. The per-feature reference distribution for drift goes with the
 run as `reference.json`, and the calibration of its confidence (an isotonic
 regression fitted on out-of-fold predictions of the training rows, for the
 accuracy the service estimates before labels arrive) as `calibration.json`,
-with its expected calibration error on the held-out rows. The outcome, scores, duration and the time of the last
-success are pushed to the Pushgateway: the last is the model-freshness signal.
+with its expected calibration error on the held-out rows. The outcome, scores,
+duration and the time of the last success are pushed to the Pushgateway: the
+last is the model-freshness signal.
 """
 
 from __future__ import annotations
@@ -219,10 +220,11 @@ def train(tracking_uri: str, model_name: str, alias: str, c: float, seed: int) -
         _promote(client, model_name, alias, version, champion_version)
     client.set_model_version_tag(model_name, version, "promoted", str(promoted).lower())
     log.info(
-        "trained %s version %s: accuracy %.4f, champion %s at %s -> %s",
+        "trained %s version %s: accuracy %.4f, calibrated ECE %.4f, champion %s at %s -> %s",
         model_name,
         version,
         accuracy,
+        trained.ece,
         champion_version,
         champion_accuracy,
         "promoted" if promoted else "kept the champion",
