@@ -2,7 +2,8 @@
 
 Request metrics say the API answers; these panels say whether the answers are
 still any good. They read the service's own ML metrics (predictions, confidence,
-rejected inputs, live per-feature PSI) and what the batch jobs pushed (training
+accuracy from feedback and estimated from calibrated confidence, rejected
+inputs, live per-feature PSI) and what the batch jobs pushed (training
 scores and freshness, the drift job's verdicts). The `model` and `version`
 variables pick one model and some of its versions, so a canary can be compared
 with the champion. The stack's alert thresholds are drawn as lines.
@@ -28,6 +29,7 @@ MODEL = 'model="$model"'
 VERSION = 'model_version=~"$version"'
 SERVED = f"{q.SERVING},{MODEL}"
 SERVED_VERSION = f"{SERVED},{VERSION}"
+ACCURACY = "Accuracy: measured and estimated"
 
 
 def model_variable() -> dashboard.QueryVariable:
@@ -152,13 +154,16 @@ def mean_confidence(spec: PlatformSpec) -> timeseries.Panel:
 
 def accuracy(spec: PlatformSpec) -> timeseries.Panel:
     labelled = m.LABELLED_PREDICTIONS.name
-    window = spec.alerts.accuracy_window
+    window, estimated = spec.alerts.accuracy_window, spec.alerts.estimated_accuracy_window
     panel = (
         p.timeseries_panel(
-            "Accuracy from feedback",
-            f"Share of labelled predictions that were right over {window}, per version (from "
-            "POST /feedback), and the service's rolling macro F1. The dashed line is the floor "
-            "under which ServingLowAccuracy fires (once enough labels arrived).",
+            ACCURACY,
+            f"Per version: measured, the share of labelled predictions that were right over "
+            f"{window} (from POST /feedback), and the service's rolling macro F1; estimated, "
+            f"the calibrated confidence of the predictions made over {estimated}, there before "
+            "any label (blind to a change in the right answers that leaves confidence as it "
+            "was). The dashed line is the floor under which ServingLowAccuracy and "
+            "ServingLowEstimatedAccuracy fire (once enough labels or predictions arrived).",
             p.RATIO,
         )
         .min(0)
@@ -170,7 +175,7 @@ def accuracy(spec: PlatformSpec) -> timeseries.Panel:
             p.prom(
                 f'sum by (model_version) (increase({labelled}{{{SERVED_VERSION},correct="true"}}[{window}]))\n'
                 f"/\nsum by (model_version) (increase({labelled}{{{SERVED_VERSION}}}[{window}]))",
-                "accuracy v{{model_version}}",
+                "measured v{{model_version}}",
             )
         )
         .with_target(
@@ -178,6 +183,13 @@ def accuracy(spec: PlatformSpec) -> timeseries.Panel:
                 f"max by (model_version) ({m.MODEL_MACRO_F1.name}{{{SERVED_VERSION}}})",
                 "macro F1 v{{model_version}}",
                 ref_id="B",
+            )
+        )
+        .with_target(
+            p.prom(
+                q.estimated_accuracy("model_version", SERVED_VERSION, estimated),
+                "estimated v{{model_version}}",
+                ref_id="C",
             )
         )
     )

@@ -165,6 +165,7 @@ class Alert(StrEnum):
     SERVING_LOW_CONFIDENCE = "ServingLowPredictionConfidence"
     SERVING_FEATURE_DRIFT = "ServingFeatureDrift"
     SERVING_LOW_ACCURACY = "ServingLowAccuracy"
+    SERVING_LOW_ESTIMATED_ACCURACY = "ServingLowEstimatedAccuracy"
     TRAINING_MODEL_STALE = "TrainingModelStale"
     TRAINING_JOB_FAILED = "TrainingJobFailed"
     PUSHGATEWAY_JOB_STALE = "PushgatewayJobStale"

@@ -57,6 +57,14 @@ def mean_confidence(by: str, selector: str, window: str) -> str:
     )
 
 
+def estimated_accuracy(by: str, selector: str, window: str) -> str:
+    """Accuracy expected from the calibrated confidence of the predictions made (CBPE)."""
+    return (
+        f"sum by ({by}) (rate({m.EXPECTED_CORRECT_PREDICTIONS.name}{{{selector}}}[{window}]))\n/\n"
+        f"sum by ({by}) (rate({m.PREDICTIONS.name}{{{selector}}}[{window}]))"
+    )
+
+
 def feature_drift(by: str, selector: str) -> str:
     return f"max by ({by}) ({m.FEATURE_DRIFT_PSI.name}{{{selector}}})"
 

@@ -4,7 +4,8 @@ Serves `models:/<name>@<alias>` from the MLflow registry and follows the alias.
 Every request is validated against the served version's features before it
 reaches the model; whatever a client sends gets a JSON answer, 4xx when the
 input is at fault, never a 500. Predictions carry the version that made them,
-and feed the ML metrics, the drift window, a trace and one JSON log line.
+and feed the ML metrics (with the number expected to be right, from the
+version's calibration), the drift window, a trace and one JSON log line.
 """
 
 from __future__ import annotations
@@ -369,6 +370,9 @@ class Serving:
         """Records a served prediction (metrics, drift window, feedback ids) and answers it."""
         model = SETTINGS.model_name
         self.metrics.predictions(model, loaded.version, classes, confidence)
+        self.metrics.expected_correct(
+            model, loaded.version, loaded.calibrated, loaded.expected_correct(confidence)
+        )
         if self.watch_inputs:
             self.drift.record(loaded.version, x)
         ids = [uuid.uuid4().hex for _ in classes]

@@ -64,6 +64,7 @@ LOAD_FAILURE_REASONS: tuple[str, ...] = (
     "alias_not_found",
     "load_error",
     "reference_missing",
+    "calibration_missing",
 )
 FEEDBACK_OUTCOMES: tuple[str, ...] = ("matched", "unknown_id", "duplicate", "unknown_label")
 TRAINING_SCORES: tuple[str, ...] = ("accuracy", "f1_macro")
@@ -198,6 +199,17 @@ PREDICTION_CONFIDENCE = Metric(
     Source.SERVING,
     CONFIDENCE_BUCKETS,
     label_sets=VERSIONS_PER_TARGET,
+)
+EXPECTED_CORRECT_PREDICTIONS = Metric(
+    "mlops_expected_correct_predictions_total",
+    Kind.COUNTER,
+    "Predictions expected to be right, before any label: the sum of each prediction's calibrated "
+    "top-class probability, by version; its rate over mlops_predictions_total's is the estimated "
+    'accuracy over any window. calibrated="false": the version has no calibration and its raw '
+    "confidence is summed.",
+    ("model", "model_version", "calibrated"),
+    Source.SERVING,
+    label_sets=VERSIONS_PER_TARGET,  # a version is calibrated or not, never both
 )
 REJECTED_INPUTS = Metric(
     "mlops_rejected_inputs_total",
@@ -344,6 +356,7 @@ CATALOG: tuple[Metric, ...] = (
     MODEL_LOAD_FAILURES,
     PREDICTIONS,
     PREDICTION_CONFIDENCE,
+    EXPECTED_CORRECT_PREDICTIONS,
     REJECTED_INPUTS,
     FEATURE_DRIFT_PSI,
     FEEDBACK,

@@ -39,6 +39,10 @@ class Metrics(Protocol):
     ) -> None:
         """A batch's predicted classes and the confidence of each."""
 
+    def expected_correct(self, model: str, version: str, calibrated: bool, expected: float) -> None:
+        """How many of a batch's predictions are expected to be right (the sum of their
+        calibrated confidences; raw ones when `calibrated` is false)."""
+
     def pending_labels(self, model: str, count: int) -> None:
         """How many recent predictions are kept to match feedback with."""
 
@@ -82,6 +86,7 @@ class MlMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self._predictions = _counter(c.PREDICTIONS, registry)
         self._confidence = _histogram(c.PREDICTION_CONFIDENCE, registry)
+        self._expected = _counter(c.EXPECTED_CORRECT_PREDICTIONS, registry)
         self._rejected = _counter(c.REJECTED_INPUTS, registry)
         self._load_failures = _counter(c.MODEL_LOAD_FAILURES, registry)
         self._model_info = _gauge(c.MODEL_INFO, registry, "livemax")
@@ -97,6 +102,7 @@ class MlMetrics:
         # The request path's children, bound once: `.labels()` costs more than `.inc()`.
         self._prediction = cache(self._predictions.labels)
         self._confidence_of = cache(self._confidence.labels)
+        self._expected_of = cache(self._expected.labels)
         self._rejection = cache(self._rejected.labels)
 
     def initialise(self, model: str) -> None:
@@ -119,6 +125,10 @@ class MlMetrics:
         for predicted, confidence in zip(classes, confidences, strict=True):
             self._prediction(model=model, model_version=version, predicted_class=predicted).inc()
             histogram.observe(confidence)
+
+    def expected_correct(self, model: str, version: str, calibrated: bool, expected: float) -> None:
+        flag = "true" if calibrated else "false"
+        self._expected_of(model=model, model_version=version, calibrated=flag).inc(expected)
 
     def pending_labels(self, model: str, count: int) -> None:
         self._pending.labels(model=model).set(count)
@@ -159,6 +169,9 @@ class NoMlMetrics:
     def predictions(
         self, model: str, version: str, classes: Sequence[str], confidences: Iterable[float]
     ) -> None:
+        pass
+
+    def expected_correct(self, model: str, version: str, calibrated: bool, expected: float) -> None:
         pass
 
     def pending_labels(self, model: str, count: int) -> None:

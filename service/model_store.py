@@ -1,11 +1,13 @@
 """The served model: loaded from the MLflow registry, kept current with its alias.
 
-A background thread resolves `models:/<name>@<alias>`, loads that version and
-its drift reference, and swaps them in as one immutable `Loaded` value, so a
-request sees one consistent version from start to end. Until the first load
+A background thread resolves `models:/<name>@<alias>`, loads that version, its
+drift reference and its calibration, and swaps them in as one immutable
+`Loaded` value, so a request sees one consistent version from start to end. Until the first load
 succeeds the service is not ready; failures are counted by reason and retried
 with capped exponential back-off and jitter. After that the alias is polled and
-a new champion replaces the old one without a restart.
+a new champion replaces the old one without a restart. A version registered
+before calibrations were stored has none and still serves: its estimated
+accuracy is the raw top-class probability, counted under `calibrated="false"`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import numpy as np
 
 from service import catalog, ml_metrics
 from service.background import Worker
+from service.calibration import ARTIFACT as CALIBRATION_ARTIFACT
+from service.calibration import TAG, Calibration
 from service.reference import ARTIFACT, Reference
 from service.settings import ServingSettings
 
@@ -42,10 +46,22 @@ class Loaded:
     version: str
     reference: Reference
     classes: tuple[str, ...]
+    calibration: Calibration | None = None  # None: a version registered without one
 
     @property
     def features(self) -> tuple[str, ...]:
         return self.reference.names
+
+    @property
+    def calibrated(self) -> bool:
+        return self.calibration is not None
+
+    def expected_correct(self, confidence: np.ndarray[Any, Any]) -> float:
+        """How many of these predictions are expected to be right: the sum of their calibrated
+        confidences (the raw ones when the version has no calibration)."""
+        if self.calibration is None:
+            return float(np.sum(confidence))
+        return float(np.sum(self.calibration(confidence)))
 
     def predict(self, x: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         """Class indexes and their probabilities.
@@ -125,17 +141,43 @@ class ModelStore(Worker):
         except Exception as err:
             raise LoadError("load_error", f"{s.model_name} version {version}: {err}") from err
         try:
-            run_id = (
-                MlflowClient(s.mlflow_tracking_uri).get_model_version(s.model_name, version).run_id
+            registered = MlflowClient(s.mlflow_tracking_uri).get_model_version(
+                s.model_name, version
             )
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=ARTIFACT)
+            path = mlflow.artifacts.download_artifacts(
+                run_id=registered.run_id, artifact_path=ARTIFACT
+            )
             reference = Reference.load(Path(path))
         except Exception as err:
             raise LoadError("reference_missing", f"{ARTIFACT} of version {version}: {err}") from err
         problem = unbounded_labels(reference)
         if problem:
             raise LoadError("load_error", f"{s.model_name} version {version}: {problem}")
-        return Loaded(model, version, reference, reference.classes)
+        calibration = self._calibration(version, registered.run_id, registered.tags or {})
+        return Loaded(model, version, reference, reference.classes, calibration)
+
+    def _calibration(
+        self, version: str, run_id: str | None, tags: dict[str, str]
+    ) -> Calibration | None:
+        """The version's calibration; None when it was registered without one (it serves,
+        estimating with raw confidence). One it names but cannot be read is a load failure."""
+        import mlflow  # noqa: PLC0415
+
+        artifact = tags.get(TAG)
+        if artifact is None:
+            log.warning(
+                "version %s has no calibration: estimated accuracy uses raw confidence",
+                version,
+                extra={"model": self.settings.model_name, "model_version": version},
+            )
+            return None
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact)
+            return Calibration.load(Path(path))
+        except Exception as err:
+            raise LoadError(
+                "calibration_missing", f"{CALIBRATION_ARTIFACT} of version {version}: {err}"
+            ) from err
 
     def _swap(self, loaded: Loaded) -> None:
         old = self.current

@@ -7,8 +7,12 @@ scikit-learn, logs parameters, held-out metrics and the model (with its
 signature) to MLflow, registers a new version, and moves the serving alias to
 it only if its held-out accuracy is at least the current champion's on the same
 held-out rows. The per-feature reference distribution for drift goes with the
-run as `reference.json`. The outcome, scores, duration and the time of the last
-success are pushed to the Pushgateway: the last is the model-freshness signal.
+run as `reference.json`, and the calibration of its confidence (an isotonic
+regression fitted on out-of-fold predictions of the training rows, for the
+accuracy the service estimates before labels arrive) as `calibration.json`,
+with its expected calibration error on the held-out rows. The outcome, scores,
+duration and the time of the last success are pushed to the Pushgateway: the
+last is the model-freshness signal.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ import pandas as pd
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from service import calibration as cal
 from service import catalog
 from service.promote import PREVIOUS_TAG
 from service.pushing import push
@@ -40,6 +45,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("service.train")
 HOLDOUT_SEED = 42  # fixed, so every run and the champion are scored on the same rows
 REFERENCE_TAG = "reference_artifact"
+CALIBRATION_ECE_TAG = "calibration_ece"
+# Out-of-fold predictions for the calibration: 5 folds, repeated so that more of the few
+# low-confidence predictions the training rows give are seen.
+CALIBRATION_FOLDS, CALIBRATION_REPEATS = 5, 10
 
 
 @dataclass(frozen=True)
@@ -85,14 +94,45 @@ class Trained:
     accuracy: float
     f1_macro: float
     run_id: str
+    ece: float  # calibrated, on the held-out rows
 
 
-def _pipeline(c: float, seed: int) -> Pipeline:
+def pipeline(c: float, seed: int) -> Pipeline:
     return Pipeline(
         [
             ("scale", StandardScaler()),
             ("classify", LogisticRegression(C=c, max_iter=2000, random_state=seed)),
         ]
+    )
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    calibration: cal.Calibration
+    ece_before: float  # on the held-out rows, raw top-class probability
+    ece_after: float  # on the held-out rows, calibrated
+
+
+def calibrate(model: Any, data: Dataset, c: float, seed: int) -> Calibrated:
+    """An isotonic calibration of the top-class probability, fitted on out-of-fold predictions
+    of the training rows (cross-fitting: neither the model nor the calibration sees the
+    held-out rows), and its binned ECE before and after on the held-out rows."""
+    folds = RepeatedStratifiedKFold(
+        n_splits=CALIBRATION_FOLDS, n_repeats=CALIBRATION_REPEATS, random_state=seed
+    )
+    confidence, correct = [], []
+    for train_rows, test_rows in folds.split(data.x_train, data.y_train):
+        fold = pipeline(c, seed).fit(data.x_train.iloc[train_rows], data.y_train[train_rows])
+        proba = fold.predict_proba(data.x_train.iloc[test_rows])
+        confidence.append(proba.max(axis=1))
+        correct.append(proba.argmax(axis=1) == data.y_train[test_rows])
+    calibration = cal.fit(np.concatenate(confidence), np.concatenate(correct))
+    held_out = model.predict_proba(data.x_test)
+    top, right = held_out.max(axis=1), held_out.argmax(axis=1) == data.y_test
+    return Calibrated(
+        calibration,
+        cal.expected_calibration_error(top, right),
+        cal.expected_calibration_error(calibration(top), right),
     )
 
 
@@ -102,12 +142,21 @@ def _train_and_register(model_name: str, data: Dataset, c: float, seed: int) -> 
     import mlflow  # noqa: PLC0415 - heavy; keeps `--help` and argument errors fast
     from mlflow.models import infer_signature  # noqa: PLC0415
 
-    model = _pipeline(c, seed)
+    model = pipeline(c, seed)
     with mlflow.start_run() as run:
         mlflow.log_params({"C": c, "seed": seed, "model": "StandardScaler+LogisticRegression"})
         model.fit(data.x_train, data.y_train)
         accuracy, f1 = _scores(model, data)
-        mlflow.log_metrics({"accuracy": accuracy, "f1_macro": f1})
+        calibrated = calibrate(model, data, c, seed)
+        mlflow.log_metrics(
+            {
+                "accuracy": accuracy,
+                "f1_macro": f1,
+                "ece_before_calibration": calibrated.ece_before,
+                "ece_after_calibration": calibrated.ece_after,
+            }
+        )
+        mlflow.log_dict(calibrated.calibration.to_dict(), cal.ARTIFACT)
         reference = Reference.from_training(
             data.x_train.to_numpy(), list(data.x_train.columns), data.classes
         )
@@ -120,7 +169,9 @@ def _train_and_register(model_name: str, data: Dataset, c: float, seed: int) -> 
             input_example=data.x_train.head(2),
             registered_model_name=model_name,
         )
-    return Trained(str(info.registered_model_version), accuracy, f1, run.info.run_id)
+    return Trained(
+        str(info.registered_model_version), accuracy, f1, run.info.run_id, calibrated.ece_after
+    )
 
 
 def _champion(
@@ -161,16 +212,19 @@ def train(tracking_uri: str, model_name: str, alias: str, c: float, seed: int) -
     version, accuracy = trained.version, trained.accuracy
     client.set_model_version_tag(model_name, version, REFERENCE_TAG, ARTIFACT)
     client.set_model_version_tag(model_name, version, "accuracy", f"{accuracy:.6f}")
+    client.set_model_version_tag(model_name, version, cal.TAG, cal.ARTIFACT)
+    client.set_model_version_tag(model_name, version, CALIBRATION_ECE_TAG, f"{trained.ece:.6f}")
     champion_version, champion_accuracy = _champion(client, model_name, alias, data)
     promoted = champion_accuracy is None or accuracy >= champion_accuracy
     if promoted:
         _promote(client, model_name, alias, version, champion_version)
     client.set_model_version_tag(model_name, version, "promoted", str(promoted).lower())
     log.info(
-        "trained %s version %s: accuracy %.4f, champion %s at %s -> %s",
+        "trained %s version %s: accuracy %.4f, calibrated ECE %.4f, champion %s at %s -> %s",
         model_name,
         version,
         accuracy,
+        trained.ece,
         champion_version,
         champion_accuracy,
         "promoted" if promoted else "kept the champion",

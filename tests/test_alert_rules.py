@@ -40,6 +40,14 @@ LAB = (
 CONF = (
     'mlops_prediction_confidence_%s{job="serving",instance="s:3000",model="iris",model_version="3"}'
 )
+PRED = (
+    'mlops_predictions_total{job="serving",instance="s:3000",model="iris",model_version="3",'
+    'predicted_class="%s"}'
+)
+EXPECTED = (
+    'mlops_expected_correct_predictions_total{job="serving",instance="s:3000",model="iris",'
+    'model_version="3",calibrated="true"}'
+)
 # Saturation series, labelled as the scrape config labels them: `component`, and the pod
 # (kubernetes) or container name (docker) of a container.
 DOCKER_CPU = (
@@ -246,6 +254,71 @@ def accuracy_cases() -> list[Case]:
             "a bad version no longer served (rolled back) stays quiet",
             {LAB % "true": counter([(3, 90)]), LAB % "false": counter([(2, 90)]), INFO: "0x90"},
         ).at("80m", A.SERVING_LOW_ACCURACY),
+    ]
+
+
+def _estimated(per_minute: int, expected: float, minutes: int = 90) -> dict[str, str]:
+    """Predictions at `per_minute` over two classes, `expected` of them expected right."""
+    half = per_minute // 2
+    return {
+        PRED % "setosa": counter([(half, minutes)]),
+        PRED % "virginica": counter([(per_minute - half, minutes)]),
+        EXPECTED: counter([(expected, minutes)]),
+    }
+
+
+ESTIMATED_SUMMARY = "Model iris v3 is expected to get too many answers wrong."
+
+
+def _estimated_description(measured: str = "") -> str:
+    return (
+        "From the calibrated confidence of its predictions, the accuracy of iris version 3 over "
+        "1 hour is estimated at 60% (accuracy floor 0.8, judged on at least 200 predictions), "
+        f"before any label.{measured} The estimate cannot see a change in what the right answer "
+        "is that leaves the model as sure as before."
+    )
+
+
+def estimated_accuracy_cases() -> list[Case]:
+    labels = {"severity": "critical", "model": "iris", "model_version": "3"}
+    est = A.SERVING_LOW_ESTIMATED_ACCURACY
+    return [
+        Case(
+            "an estimated accuracy of 60% over hundreds of predictions fires after 15m",
+            {**_estimated(10, 6), INFO: "1x90"},
+        )
+        .at("10m", est)
+        .at("80m", est, fired(est, labels, ESTIMATED_SUMMARY, _estimated_description())),
+        Case(
+            "the estimated accuracy alert quotes the accuracy feedback measured",
+            {
+                **_estimated(10, 6),
+                INFO: "1x90",
+                LAB % "true": counter([(3, 90)]),
+                LAB % "false": counter([(1, 90)]),
+            },
+        ).at(
+            "80m",
+            est,
+            fired(
+                est,
+                labels,
+                ESTIMATED_SUMMARY,
+                _estimated_description(" Feedback measured 75% over the same window."),
+            ),
+        ),
+        Case(
+            "an estimated accuracy of 90% stays quiet",
+            {**_estimated(10, 9), INFO: "1x90"},
+        ).at("80m", est),
+        Case(
+            "a low estimate over too few predictions stays quiet",
+            {**_estimated(2, 1), INFO: "1x90"},
+        ).at("80m", est),
+        Case(
+            "a low estimate of a version no longer served stays quiet",
+            {**_estimated(10, 6), INFO: "0x90"},
+        ).at("80m", est),
     ]
 
 
@@ -1002,6 +1075,7 @@ SERVING_CASES = (
     model_loaded_cases,
     confidence_cases,
     accuracy_cases,
+    estimated_accuracy_cases,
     drift_cases,
 )
 TRAINING_CASES = (

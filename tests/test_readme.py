@@ -215,6 +215,10 @@ def test_the_python_versions_are_the_ones_pyproject_allows() -> None:
             AlertThresholds.model_fields["min_labelled_predictions"],
         ),
         (
+            r"`alerts\.minEstimatedPredictions` \((\d+)\) predictions",
+            AlertThresholds.model_fields["min_estimated_predictions"],
+        ),
+        (
             r"`MLOPS_SERVING_FEEDBACK_CAPACITY` predictions are kept, ([\d,]+) by default",
             ServingSettings.model_fields["feedback_capacity"],
         ),
@@ -223,7 +227,13 @@ def test_the_python_versions_are_the_ones_pyproject_allows() -> None:
             ServingSettings.model_fields["drift_min_rows"],
         ),
     ],
-    ids=["min accuracy", "min labelled predictions", "feedback capacity", "drift min rows"],
+    ids=[
+        "min accuracy",
+        "min labelled predictions",
+        "min estimated predictions",
+        "feedback capacity",
+        "drift min rows",
+    ],
 )
 def test_each_default_the_readme_gives_is_the_settings_default(pattern: str, default: Any) -> None:
     (stated,) = _figures(pattern)

@@ -15,6 +15,7 @@ from infra.queries import (
     containers_of,
     cpu_throttled_ratio,
     error_ratio,
+    estimated_accuracy,
     feature_drift,
     latency_quantile,
     mean_confidence,
@@ -131,6 +132,46 @@ def low_accuracy(t: AlertThresholds) -> AlertRule:
     )
 
 
+def measured_accuracy(window: str) -> str:
+    """A sentence for the estimated-accuracy alert's description: the accuracy feedback
+    measured for the same version over the same window, queried when the alert fires. Empty
+    when no label arrived."""
+    labelled = f'{m.LABELLED_PREDICTIONS.name}{{{SERVING},model="%[1]s",model_version="%[2]s"'
+    right = f'sum(increase({labelled},correct="true"}}[{window}]) or 0 * increase({labelled}}}[{window}]))'
+    measured = f"{right} / (sum(increase({labelled}}}[{window}])) > 0)"
+    return (
+        f"{{{{ with printf `{measured}` $labels.model $labels.model_version | query }}}} "
+        "Feedback measured {{ . | first | value | humanizePercentage }} over the same window."
+        "{{ end }}"
+    )
+
+
+def low_estimated_accuracy(t: AlertThresholds) -> AlertRule:
+    """Accuracy estimated before labels arrive (CBPE): the calibrated confidence of the
+    predictions made. Blind to a concept shift that leaves confidence unchanged."""
+    window = t.estimated_accuracy_window
+    predictions = f"{m.PREDICTIONS.name}{{{SERVING}}}"
+    estimate = estimated_accuracy("model, model_version", SERVING, window).replace("\n", "\n  ")
+    return AlertRule(
+        A.SERVING_LOW_ESTIMATED_ACCURACY.value,
+        GROUP,
+        f"(\n  {estimate}\n) < {n(t.min_accuracy)}\n"
+        f"and\n{BY_VERSION} (increase({predictions}[{window}])) >= {t.min_estimated_predictions}\n"
+        f"and on (model, model_version)\n{BY_VERSION} ({m.MODEL_INFO.name}{{{SERVING}}} == 1)",
+        "15m",
+        cv.Severity.CRITICAL,
+        "Model {{ $labels.model }} v{{ $labels.model_version }} is expected to get too many "
+        "answers wrong.",
+        "From the calibrated confidence of its predictions, the accuracy of "
+        "{{ $labels.model }} version {{ $labels.model_version }} over "
+        f"{spoken(window)} is estimated at {{{{ $value | humanizePercentage }}}} (accuracy floor "
+        f"{n(t.min_accuracy)}, judged on at least {t.min_estimated_predictions} predictions), "
+        f"before any label.{measured_accuracy(window)} The estimate cannot see a change in what "
+        "the right answer is that leaves the model as sure as before.",
+        threshold=t.min_accuracy,
+    )
+
+
 def feature_drifted(t: AlertThresholds) -> AlertRule:
     psi = n(t.drift_psi)
     return AlertRule(
@@ -157,6 +198,7 @@ def rules(t: AlertThresholds, containers: bool = False) -> list[AlertRule]:
                 model_not_loaded,
                 low_confidence,
                 low_accuracy,
+                low_estimated_accuracy,
                 feature_drifted,
             )
         ),

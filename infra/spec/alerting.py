@@ -311,6 +311,17 @@ class AlertThresholds(Spec):
         description="Labelled predictions the window must hold before accuracy may alert: "
         "a few labels cannot page anyone.",
     )
+    estimated_accuracy_window: Duration = Field(
+        default="1h",
+        description="Range the accuracy estimated from calibrated confidence (before labels) "
+        "is judged over.",
+    )
+    min_estimated_predictions: int = Field(
+        default=200,
+        ge=1,
+        description="Predictions the window must hold before ServingLowEstimatedAccuracy may "
+        "fire (below minAccuracy): an estimate over a few predictions is noise.",
+    )
     drift_psi: float = Field(
         default=0.2,
         gt=0,

@@ -1,10 +1,12 @@
 """Ground truth over real HTTP: feedback matched to predictions, accuracy by version, and
-everything a client can get wrong (late, duplicate, unknown ids and labels, bad bodies)."""
+everything a client can get wrong (late, duplicate, unknown ids and labels, bad bodies); and
+the accuracy expected before labels, from the version's calibration."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,31 +15,41 @@ from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_iris
 from sklearn.metrics import f1_score
 
+from service import calibration
+from service.calibration import Calibration
+from service.catalog import EXPECTED_CORRECT_PREDICTIONS
 from service.train import train
 from tests import servers
 
 MODEL = "feedback-classifier"
+EXPECTED = EXPECTED_CORRECT_PREDICTIONS.name
 CAPACITY = 300
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Server]:
-    folder = tmp_path_factory.mktemp("feedback")
-    registry = servers.mlflow_server(folder / "mlflow")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Server]:
+    registry = servers.mlflow_server(tmp_path_factory.mktemp("feedback-mlflow"))
     with servers.running(registry, servers.http_ok(f"{registry.url}/health")):
         # A weak model (strong regularisation) gets some rows wrong: accuracy is not trivially 1.
         assert train(registry.url, MODEL, "champion", c=0.02, seed=0).promoted
-        settings = {
-            "mlflow_tracking_uri": registry.url,
-            "model_name": MODEL,
-            "tracing": "false",
-            "log_export": "false",
-            "feedback_capacity": str(CAPACITY),
-            "feedback_window": "1000",
-        }
-        server = servers.serving(folder / "serving", settings)
-        with servers.running(server, servers.http_ok(f"{server.url}/readyz")):
-            yield server
+        yield registry
+
+
+@pytest.fixture(scope="module")
+def api(
+    registry: servers.Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[servers.Server]:
+    settings = {
+        "mlflow_tracking_uri": registry.url,
+        "model_name": MODEL,
+        "tracing": "false",
+        "log_export": "false",
+        "feedback_capacity": str(CAPACITY),
+        "feedback_window": "1000",
+    }
+    server = servers.serving(tmp_path_factory.mktemp("feedback-serving"), settings)
+    with servers.running(server, servers.http_ok(f"{server.url}/readyz")):
+        yield server
 
 
 def _predict(api: servers.Server, rows: list[list[float]]) -> list[dict[str, Any]]:
@@ -90,6 +102,35 @@ def test_matched_feedback_moves_accuracy_and_f1_to_what_the_labels_say(
         accuracy * len(rows)
     )
     assert _value(api, "mlops_labelled_predictions_total", **version) == len(rows)
+
+
+def _calibration(registry: servers.Server, version: str, folder: Path) -> Calibration:
+    import mlflow  # noqa: PLC0415
+
+    registered = mlflow.MlflowClient(registry.url).get_model_version(MODEL, version)
+    path = mlflow.artifacts.download_artifacts(
+        run_id=registered.run_id,
+        artifact_path=registered.tags[calibration.TAG],
+        dst_path=str(folder),
+        tracking_uri=registry.url,
+    )
+    return Calibration.load(Path(path))
+
+
+def test_the_expected_correct_count_is_the_sum_of_the_calibrated_confidences_served(
+    api: servers.Server, registry: servers.Server, tmp_path: Path
+) -> None:
+    calibrated = _calibration(registry, "1", tmp_path)
+    assert len(calibrated.x) > 1  # a real step function, not a constant
+    version = {"model": MODEL, "model_version": "1", "calibrated": "true"}
+    before = _value(api, EXPECTED, **version)
+    iris = load_iris()
+    confidences = [p["confidence"] for p in _predict(api, iris.data.tolist())]
+    expected = float(calibrated(confidences).sum())
+    assert _value(api, EXPECTED, **version) - before == pytest.approx(expected, rel=1e-9)
+    # Not the raw confidences: the calibration moved them (this model is underconfident).
+    assert expected > sum(confidences) + 10
+    assert _samples(api, EXPECTED).keys() == {tuple(sorted(version.items()))}
 
 
 def test_unknown_duplicate_and_impossible_labels_are_answered_and_counted(

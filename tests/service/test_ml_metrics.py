@@ -111,6 +111,28 @@ CASES = (
         },
     ),
     Case(
+        "a batch adds the predictions it expects to be right, by whether they were calibrated",
+        lambda m: m.expected_correct("m", "3", True, 2.25),
+        {
+            _key(
+                c.EXPECTED_CORRECT_PREDICTIONS.name, model="m", model_version="3", calibrated="true"
+            ): 2.25
+        },
+    ),
+    Case(
+        "a version without a calibration adds its raw confidences to its calibrated false count",
+        lambda m: m.expected_correct("m", "2", False, 0.5),
+        {
+            _key(
+                c.EXPECTED_CORRECT_PREDICTIONS.name,
+                model="m",
+                model_version="2",
+                calibrated="false",
+            ): 1.5
+        },
+        before=lambda m: m.expected_correct("m", "2", False, 1.0),
+    ),
+    Case(
         "pending labels set the gauge to the count",
         lambda m: m.pending_labels("m", 7),
         {_key(c.FEEDBACK_PENDING.name, model="m"): 7},
