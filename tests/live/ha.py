@@ -10,49 +10,51 @@ Alertmanager peer is in the rendered `alerting` config, and every peer lists eve
 Notifications reach the live tier's webhook sinks (tests/live/sink.py).
 
 The spec: the live profile (`harness.live_spec`) with, as spec settings, short gossip
-timings (peerTimeout 2s, gossipInterval 200ms, pushpullInterval 5s), repeats every
-10 s (groupInterval 2s and repeatInterval 8s: the first tick more than 8 s after a
-notification; the heartbeat's 10s interval gives the same), a 5 s forGracePeriod,
-a 30 s `for` on TrainingJobFailed, and PlatformTargetDown disabled (this tier stops its
-own processes on purpose, and serves no model: the rendered serving job's one target is
-down by design). The docker target refuses `prometheus.replicas > 1`, because docker gives
-its containers no pod name for the replica label (infra/spec/platform.py); that check
-stays as it is for users. This tier runs the processes itself and gives each replica its
-pod name, so `ha_spec` loads the dev profile through the ordinary validation and then sets
-`replicas` on its Prometheus section alone, re-validated on its own: only the
-docker-target check is stepped around, and only here.
+timings (peerTimeout 1s, gossipInterval 200ms, pushpullInterval 5s), repeats about every
+9-12 s (groupInterval 3s, repeatInterval 9s; the heartbeat's 12s interval renders the same
+pair), a 5s forGracePeriod, a 30s `for` on TrainingJobFailed, and PlatformTargetDown
+disabled (this tier stops its own processes on purpose, and serves no model: the rendered
+serving job's one target is down by design). The last peer's wait (2 x 1s) is shorter than
+the group interval: with a 2s timeout against 2s or 3s intervals, duplicated repeats came
+every few periods (see GROUP_INTERVAL). The docker target refuses `prometheus.replicas > 1`,
+because docker gives its containers no pod name for the replica label
+(infra/spec/platform.py); that check stays as it is for users. This tier runs the processes
+itself and gives each replica its pod name, so `ha_spec` loads the dev profile through the
+ordinary validation and then sets `replicas` on its Prometheus section alone, re-validated
+on its own: only the docker-target check is stepped around, and only here.
 
 The alerts: no serving replica runs (MLflow, training and a BentoML replica would double
-the tier's time). Alerts are started and stopped exactly by pushing training series to
-the Pushgateway, one model label per alert group: TrainingModelStale (a success timestamp
-30 days old; `for` 5 s) for the groups the faults count, TrainingJobFailed (last run 0;
-`for` 30 s) for the pending alert of the restart fault; and the Watchdog, always firing,
-repeated to the heartbeat sink every 10 s.
+the tier's time). Alerts are started and stopped exactly by pushing training series to the
+Pushgateway, one model label per alert group: TrainingModelStale (a success timestamp 30
+days old; `for` 5s) for the groups the faults count, TrainingJobFailed (last run 0; `for`
+30s) for the pending alert of the restart fault; and the Watchdog, always firing, repeated
+to the heartbeat sink. Prometheus drops what its first evaluations raise (its notifier has
+not found the peers yet) and sends it again after its resend delay, a minute: the Watchdog
+reaches the peers then, hence the order of the faults (FAULTS).
 
-Counting (`count`), per (receiver, group labels) over a fault's window: Alertmanager
-never repeats an unchanged group sooner than repeat_interval after its last notification
-(the notification log, gossiped, tells every peer), so a notification within it is
-DUPLICATED; a repeat is due every PERIOD and may come up to LATE after (one group
-interval, plus the wait of the last peer position, plus a second), so each PERIOD beyond
-that with nothing is LOST, as is a fresh group never notified; EXPECTED is
-delivered - duplicated + lost.
+Counting (`count`), per (receiver, group labels) over a fault's window, each notification
+judged from the group's one before: Alertmanager repeats an unchanged group no sooner than
+repeat_interval after its last notification (the notification log, gossiped, tells every
+peer), so one sooner is DUPLICATED; every live peer checks once a tick, so a repeat comes
+by LATEST (repeat_interval, a tick, a second), and each repeat_interval beyond with nothing
+is LOST, as is a fresh group never notified; EXPECTED is delivered - duplicated + lost.
 
 The faults (`FAULTS`; tests/live/test_ha.py asserts them, bench/live_ha.py prints them),
 each with the steady alert and the Watchdog firing and a fresh alert started at its onset:
 a. the Alertmanager at cluster position 0 (the one that sends first) SIGKILLed, restarted
    after: 0 duplicated, 0 lost;
-b. a Prometheus SIGKILLed (the other sends), restarted within the window (its alerts
-   sent again to every peer): 0 duplicated, 0 lost;
-c. the peer at position 0 SIGSTOPped for 12 s (six peer timeouts, more than a repeat
-   period), then SIGCONT: Alertmanager promises at-least-once delivery in a split, so
-   0 lost, and duplicates are possible and counted (the resumed peer sends what its
-   stale log does not show sent);
-d. a Prometheus restarted while TrainingJobFailed is pending in its 30 s `for`: it fires
-   when the untouched replica does, shifted by its downtime (its `for` state restored
-   from ALERTS_FOR_STATE), not 30 s after its restart;
-e. a silence created on one peer holds on every peer (GET shows it; the silenced alert
-   is never notified, a control alert started with it is) and after that peer's restart
-   (its snapshot on its data dir holds the silence).
+b. a Prometheus SIGKILLed (the other sends), restarted within the window (its alerts sent
+   again to every peer): 0 duplicated, 0 lost;
+c. the peer at position 0 SIGSTOPped for 12s (twelve peer timeouts, more than a repeat
+   interval), then SIGCONT: in a split Alertmanager promises at-least-once delivery, so
+   0 lost, and duplicates are possible and counted (the resumed peer sends what its stale
+   log does not show sent);
+d. a Prometheus restarted while TrainingJobFailed is pending in its 30s `for`: it fires
+   when the untouched replica does, shifted by its downtime (its `for` state restored from
+   ALERTS_FOR_STATE), not half a `for` later as it would starting over;
+e. a silence created on one peer holds on every peer (GET shows it; the silenced alert is
+   never notified, a control alert started with it is) and after that peer's restart (its
+   snapshot on its data dir holds the silence).
 """
 
 from __future__ import annotations
