@@ -456,6 +456,7 @@ class Outcome:
     silence_id: str = ""
     snapshot_holds: bool | None = None  # the restarted peer's silence snapshot holds it
     restarted_state: str | None = None  # the silence's state on the restarted peer
+    silenced_everywhere: bool = False  # every peer's copy of the alert silenced by it
 
     @property
     def total(self) -> Tally:

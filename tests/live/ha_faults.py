@@ -113,9 +113,7 @@ def killed_prometheus(ha: HA) -> Outcome:
     sleep_until(end)
     out.tally(ha, groups, onset, end)
     stop_stale(ha, fresh)
-    out.notes.append(
-        f"killed {name}; restarted {out.delays['restarted replica sending']:.1f} s later"
-    )
+    out.notes.append(f"killed {name}, restarted once the fresh alert was notified")
     return out
 
 
@@ -246,8 +244,11 @@ def silenced_on_one_peer(ha: HA) -> Outcome:
     notified = first_notified(ha, stale_key(control), onset, NOTIFY + REPEAT)
     out.delays["control notified"] = (notified or float("nan")) - onset
     sleep_until((notified or time.time()) + SETTLE)
-    out.notes.append(f"first peer alertmanager-{first} holds it silenced by "
-                     f"{suppressed_by(ha, first, muted)}")  # fmt: skip
+    held = {peer: suppressed_by(ha, peer, muted) for peer in everywhere}
+    out.silenced_everywhere = bool(held[first]) and all(
+        silence_id in copy for copies in held.values() for copy in copies
+    )
+    out.notes.append(f"the silenced alert's copies, by peer (first: {first}): {held}")
     name = ALERTMANAGERS[holder]
     restart_peer_keeping(ha, name, silence_id, out)
     end = time.time() + LATEST

@@ -110,6 +110,7 @@ def test_a_silence_made_on_one_peer_holds_on_every_peer_and_after_its_restart(ha
     outcome = hf.silenced_on_one_peer(ha)
     print(_report(outcome))
     assert outcome.unwanted == 0, "the silenced alert was notified" + _report(outcome)
+    assert outcome.silenced_everywhere, "a peer holds the alert unsilenced" + _report(outcome)
     assert outcome.snapshot_holds, "the restarted peer's snapshot lacks the silence"
     assert outcome.restarted_state == "active"
     assert outcome.total.lost == 0, _report(outcome)
