@@ -89,10 +89,11 @@ images: setup ## Build the serving and MLflow server images STACK (default dev) 
 	  if [ -n "$(PUSH)" ]; then docker push "$$ref" || exit 1; fi; \
 	done
 
-bench: setup system-deps tools ## Measure the service's instrumentation cost (on against off), the program's build time and the live stack
+bench: setup system-deps tools ## Measure the service's instrumentation cost (on against off), the program's build time, the live stack and its HA tier
 	uv run python bench/serving.py --pin
 	uv run python bench/program.py
 	uv run python bench/live.py
+	uv run python bench/live_ha.py
 
 golden: setup ## Refresh the golden files after a deliberate change; review the diff
 	UPDATE_GOLDEN=1 uv run pytest -q tests/test_render.py tests/test_dashboards.py -k golden

@@ -110,10 +110,13 @@ def live_spec(
     models: tuple[str, ...] = MODELS,
     heartbeat: WebhookSink | None = None,
     alerts: dict[str, Any] | None = None,
+    *,
+    extra: dict[str, Any] | None = None,
 ) -> tuple[PlatformSpec, dict[str, str]]:
     """The live test profile of the dev stack serving `models`, and the values of its secret
     keys. With a `heartbeat` sink, the Watchdog goes there every HEARTBEAT; ALERTS adds to
-    the profile's `alerts` thresholds."""
+    the profile's `alerts` thresholds; EXTRA (config keys to values) is merged into the
+    profile, key by key at every depth."""
     secrets = {"oncallWebhookUrl": sink.url("oncall"), "teamWebhookUrl": sink.url("team")}
     receivers: list[dict[str, Any]] = [
         {"name": "oncall", "kind": "webhook", "urlSecret": "oncallWebhookUrl"},
@@ -164,8 +167,34 @@ def live_spec(
         "mlops:alertOverrides": overrides,
         **{f"mlops:{k}": v for k, v in secrets.items()},
     }
+    values = merged(values, extra or {})
     config = StackConfig("live", values, frozenset(f"mlops:{k}" for k in secrets))
     return load_spec(config, require_secrets=True), secrets
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """BASE with EXTRA's values, mappings merged key by key at every depth."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def write_rendered(root: Path, files: dict[str, str], secrets: dict[str, str]) -> None:
+    """The rendered files where the live processes read them: Prometheus' under
+    ROOT/prometheus/config, Alertmanager's under ROOT/alertmanager/config, and each webhook
+    receiver's URL (a secret) in the file its `url_file` names."""
+    write(files, root / "prometheus" / "config")
+    write({cv.ALERTMANAGER_CONFIG: files[cv.ALERTMANAGER_CONFIG]}, root / "alertmanager" / "config")
+    am = yaml.safe_load(files[cv.ALERTMANAGER_CONFIG])
+    for receiver in am["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            path = Path(hook["url_file"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets[f"{receiver['name']}WebhookUrl"])
 
 
 @dataclass
@@ -638,17 +667,7 @@ def running(root: Path, rate: float = 8.0) -> Iterator[Live]:
         assert set(files) == {
             cv.PROMETHEUS_CONFIG, cv.PLATFORM_RULES, cv.SLO_RULES, cv.ALERTMANAGER_CONFIG
         }  # fmt: skip
-        write(files, root / "prometheus" / "config")
-        write(
-            {cv.ALERTMANAGER_CONFIG: files[cv.ALERTMANAGER_CONFIG]},
-            root / "alertmanager" / "config",
-        )
-        am = yaml.safe_load(files[cv.ALERTMANAGER_CONFIG])
-        for receiver in am["receivers"]:
-            for hook in receiver.get("webhook_configs", []):
-                path = Path(hook["url_file"])
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(secrets[f"{receiver['name']}WebhookUrl"])
+        write_rendered(root, files, secrets)
         control = {m: root / f"chaos-{m}" for m in MODELS}
         urls = {m: f"{endpoints.serving[m].url()}/predict" for m in MODELS}
         # The drift model gets more traffic: its 600-row window turns over in about 25 s.

@@ -20,6 +20,8 @@ class Notification:
     received: float  # time.time()
     status: str
     alerts: tuple[dict[str, Any], ...]
+    group: tuple[tuple[str, str], ...] = ()  # the group's labels (its route's group_by)
+    sender: str = ""  # the externalURL of the Alertmanager that sent it
 
 
 @dataclass
@@ -39,7 +41,12 @@ class WebhookSink:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 note = Notification(
-                    self.path.strip("/"), time.time(), body["status"], tuple(body["alerts"])
+                    self.path.strip("/"),
+                    time.time(),
+                    body["status"],
+                    tuple(body["alerts"]),
+                    tuple(sorted(body.get("groupLabels", {}).items())),
+                    body.get("externalURL", ""),
                 )
                 with sink._lock:
                     sink.notifications.append(note)
