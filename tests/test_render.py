@@ -204,15 +204,16 @@ def test_alertmanager_reads_every_receiver_secret_from_a_mounted_file(
         == "/etc/alertmanager/secrets/heartbeat-url"
     )
     watchdog, oncall = am["route"]["routes"][:2]
-    # First, so no severity route takes it. Repeated at most a minute apart: a send happens at a
-    # group_interval tick once more than repeat_interval has passed (equal values: 2 minutes).
+    # First, so no severity route takes it. Repeated a minute apart: a send happens at a
+    # group_interval tick once more than repeat_interval has passed (equal values: 2 minutes),
+    # here the fourth 15s tick, half a tick past the repeat either way (timer jitter is ms).
     assert watchdog == {
         "receiver": "heartbeat",
         "matchers": ['alertname="PlatformWatchdog"'],
         "group_by": ["alertname"],
         "group_wait": "0s",
         "group_interval": "15s",
-        "repeat_interval": "45s",
+        "repeat_interval": "52500ms",
     }
     assert oncall == {
         "receiver": "ml-oncall",

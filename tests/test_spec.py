@@ -679,6 +679,25 @@ INVALID: list[tuple[str, dict[str, Any], set[str], str]] = [
         r"mlops:prometheus.remoteWrite\[0\]: url must not carry credentials",
     ),
     (
+        "the last Alertmanager peer waiting past a group interval",
+        _dev(
+            alertmanager={
+                "replicas": 3,
+                "gossip": {"peerTimeout": "15s"},
+                "route": {"groupInterval": "20s"},
+            }
+        ),  # fmt: skip
+        set(),
+        r"mlops:alertmanager: .*gossip.peerTimeout: 3 replicas wait up to 30s .*not less than "
+        r"route.groupInterval \(20s\)",
+    ),
+    (
+        "Alertmanager gossip slower than a fifth of the peer timeout",
+        _dev(alertmanager={"gossip": {"peerTimeout": "1s", "gossipInterval": "500ms"}}),
+        set(),
+        r"mlops:alertmanager.gossip: .*gossipInterval 500ms must be at most a fifth of peerTimeout",
+    ),
+    (
         "collector limiter above its container",
         _dev(otelCollector={"memoryLimitMib": 600}),
         set(),

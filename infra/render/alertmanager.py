@@ -22,7 +22,6 @@ from infra.spec import (
     SlackReceiver,
     WebhookReceiver,
 )
-from infra.units import duration_seconds, format_duration
 
 SLACK_TITLE = (
     '[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] '
@@ -127,25 +126,8 @@ def _watchdog_route(spec: PlatformSpec) -> dict[str, Any] | None:
         "group_wait": "0s",
     }
     if heartbeat:
-        route |= _every(heartbeat.interval)
+        route |= heartbeat.timings()
     return route
-
-
-def _every(interval: str) -> dict[str, str]:
-    """group_interval and repeat_interval that repeat a notification every `interval`.
-
-    Alertmanager re-sends at a group_interval tick once more than repeat_interval has passed
-    since the last send: with both equal to the interval, the tick at exactly one interval is
-    not "more", and the repeats come every two intervals. A quarter-interval tick and a
-    repeat of three quarters make the fourth tick the first that is more: one interval.
-    """
-    total_ms = int(duration_seconds(interval) * 1000)
-    tick_ms = total_ms // 4
-
-    def text(ms: int) -> str:
-        return format_duration(ms // 1000) if ms % 1000 == 0 else f"{ms}ms"
-
-    return {"group_interval": text(tick_ms), "repeat_interval": text(total_ms - tick_ms)}
 
 
 def alertmanager_config(spec: PlatformSpec, endpoints: Endpoints | None = None) -> str:

@@ -7,6 +7,7 @@ a receiver name fails the config instead of silencing an alert at runtime.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -24,7 +25,7 @@ from infra.spec.base import (
 )
 from infra.spec.components import Resources
 from infra.spec.secret_refs import SecretRef
-from infra.units import duration_seconds
+from infra.units import duration_seconds, format_duration
 
 
 class _Receiver(Spec):
@@ -175,6 +176,27 @@ class Heartbeat(Spec):
             )
         return interval
 
+    @property
+    def tick_ms(self) -> int:
+        """The heartbeat route's group_interval: a quarter of the interval."""
+        return int(duration_seconds(self.interval) * 1000) // 4
+
+    def timings(self) -> dict[str, str]:
+        """group_interval and repeat_interval that repeat the Watchdog every `interval`.
+
+        Alertmanager re-sends at a group_interval tick once more than repeat_interval has
+        passed since the last send. Ticks are a quarter interval apart; a repeat of seven
+        eighths makes the fourth tick the first past it, by half a tick either way, so timer
+        jitter cannot move the repeat a tick early or late (with a repeat of exactly three
+        quarters, the third tick would pass or not by milliseconds).
+        """
+        tick = self.tick_ms
+
+        def text(ms: int) -> str:
+            return format_duration(ms // 1000) if ms % 1000 == 0 else f"{ms}ms"
+
+        return {"group_interval": text(tick), "repeat_interval": text(4 * tick - tick // 2)}
+
 
 GoDuration = Annotated[
     str, Field(pattern=r"^(\d+(h|m|s|ms))+$", description="A Go duration: 15s, 200ms, 1m30s.")
@@ -189,13 +211,14 @@ class Gossip(Spec):
     notification sent: peer 0 sends at once, peer 1 after one timeout, and so on. So a dead
     peer delays notifications by one timeout, and peers cut off from each other for longer
     than a timeout both send (a duplicate, never a loss). Gossip must reach every peer well
-    within a timeout: `gossipInterval` is 75 times shorter by default.
+    within a timeout: `gossipInterval` is 25 times shorter by default.
     """
 
     peer_timeout: GoDuration = Field(
-        default="15s",
-        description="Wait per position before a peer sends what the peers before it did not "
-        "(Alertmanager's default).",
+        default="5s",
+        description="Wait per position before a peer sends what the peers before it did not. "
+        "Shorter than Alertmanager's 15s, so that the last peer's wait, (replicas - 1) times "
+        "this, stays under every group interval: a 1m heartbeat ticks every 15s.",
     )
     gossip_interval: GoDuration = Field(
         default="200ms", description="How often state changes are gossiped to peers."
@@ -268,6 +291,31 @@ class Alertmanager(Spec):
                 raise ValueError(
                     f"{path}.receiver: {route.receiver!r} is not a declared receiver; "
                     f"declared: {', '.join(names)}"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _peers_wait_less_than_a_tick(self) -> Self:
+        """The last peer waits (replicas - 1) x peerTimeout before it checks the notification
+        log; a wait of a group interval or more lands on the first peer's next tick, and both
+        send (measured in tests/live/test_ha.py)."""
+        if self.replicas == 1:
+            return self
+        wait = (self.replicas - 1) * duration_seconds(self.gossip.peer_timeout)
+        ticks = [
+            (f"{path}.groupInterval", duration_seconds(r.group_interval))
+            for path, r in self.route.walk()
+            if r.group_interval
+        ]
+        if self.heartbeat is not None:
+            ticks.append(("heartbeat.interval / 4", Decimal(self.heartbeat.tick_ms) / 1000))
+        for where, tick in ticks:
+            if wait >= tick:
+                raise ValueError(
+                    f"gossip.peerTimeout: {self.replicas} replicas wait up to {wait}s "
+                    f"((replicas - 1) x {self.gossip.peer_timeout}), not less than {where} "
+                    f"({tick}s): the last peer would send what the first already sent; "
+                    "lower peerTimeout or lengthen that interval"
                 )
         return self
 

@@ -10,9 +10,9 @@ Alertmanager peer is in the rendered `alerting` config, and every peer lists eve
 Notifications reach the live tier's webhook sinks (tests/live/sink.py).
 
 The spec: the live profile (`harness.live_spec`) with, as spec settings, short gossip
-timings (peerTimeout 1s, gossipInterval 200ms, pushpullInterval 5s), repeats about every
-9-12 s (groupInterval 3s, repeatInterval 9s; the heartbeat's 12s interval renders the same
-pair), a 5s forGracePeriod, a 30s `for` on TrainingJobFailed, and PlatformTargetDown
+timings (peerTimeout 1s, gossipInterval 200ms, pushpullInterval 5s), repeats every 12 s
+(groupInterval 3s, repeatInterval 10.5s: the fourth tick; the heartbeat's 12s interval
+renders the same pair), a 5s forGracePeriod, a 30s `for` on TrainingJobFailed, and PlatformTargetDown
 disabled (this tier stops its own processes on purpose, and serves no model: the rendered
 serving job's one target is down by design). The last peer's wait (2 x 1s) is shorter than
 the group interval: with a 2s timeout against 2s or 3s intervals, duplicated repeats came
@@ -96,8 +96,8 @@ PEER_TIMEOUT = "1s"
 # due and both send it (measured with a 2s timeout and 2s or 3s intervals: duplicated
 # repeats every few periods).
 GROUP_INTERVAL = "3s"
-REPEAT_INTERVAL = "9s"
-HEARTBEAT = "12s"  # the Watchdog's route: ticks of 3s, repeat_interval 9s
+REPEAT_INTERVAL = "10500ms"
+HEARTBEAT = "12s"  # the Watchdog's route: ticks of 3s, repeat_interval 10.5s
 FOR_GRACE_PERIOD = "5s"
 PENDING_FOR = "30s"
 STALE = A.TRAINING_MODEL_STALE  # what the faults start and stop (the profile's 5 s `for`)
@@ -121,11 +121,11 @@ PROFILE: dict[str, Any] = {
 
 GROUP_TICK = max(float(duration_seconds(GROUP_INTERVAL)), float(duration_seconds(HEARTBEAT)) / 4)
 # Alertmanager repeats an unchanged group at the first group tick at least repeat_interval
-# after its last notification (the heartbeat route: 3/4 of its interval, ticks of 1/4,
-# infra.render.alertmanager._every): never sooner than REPEAT, so an earlier one is a
+# after its last notification (the heartbeat route: 7/8 of its interval, ticks of 1/4,
+# infra.spec.Heartbeat.timings): never sooner than REPEAT, so an earlier one is a
 # duplicate (less a second for delivery)...
 REPEAT = float(duration_seconds(REPEAT_INTERVAL))
-assert float(duration_seconds(HEARTBEAT)) * 3 / 4 == REPEAT, "one repeat interval for all"
+assert float(duration_seconds(HEARTBEAT)) * 7 / 8 == REPEAT, "one repeat interval for all"
 DUPLICATE_WITHIN = REPEAT - 1.0
 # ...and by LATEST at the latest: every live peer checks once a tick (its position's wait
 # shifts its ticks, not their spacing), so the first check past repeat_interval comes
