@@ -686,7 +686,7 @@ INVALID: list[tuple[str, dict[str, Any], set[str], str]] = [
                 "gossip": {"peerTimeout": "15s"},
                 "route": {"groupInterval": "20s"},
             }
-        ),  # fmt: skip
+        ),
         set(),
         r"mlops:alertmanager: .*gossip.peerTimeout: 3 replicas wait up to 30s .*not less than "
         r"route.groupInterval \(20s\)",
