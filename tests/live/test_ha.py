@@ -85,7 +85,13 @@ def test_a_killed_prometheus_leaves_every_alert_to_the_other_once(ha: HA) -> Non
     assert outcome.tallies["fresh"].delivered >= 1
 
 
-def test_a_killed_first_peer_loses_and_duplicates_no_notification(ha: HA) -> None:
+def test_a_killed_first_peer_loses_no_notification(ha: HA) -> None:
+    """The surviving peers deliver every group's every repeat. Duplicates are counted, not
+    asserted: while the survivors disagree on whether the killed peer is still a member (until
+    memberlist's failure detection reaches both), two of them can take the same position, wait
+    the same time and both send. Unloaded, every run measured 0; the loaded CI run of
+    2026-12-03 measured 2 repeats of the one group firing across the kill (0 for the group
+    started after it)."""
     ha_.watchdog_notified(ha)
     _each_alert_held_once_without_the_replica_label(
         ha, (cv.Alert.WATCHDOG.value, ""), (ha_.STALE.value, STEADY)
@@ -93,8 +99,8 @@ def test_a_killed_first_peer_loses_and_duplicates_no_notification(ha: HA) -> Non
     outcome = hf.killed_alertmanager(ha)
     print(_report(outcome))
     assert outcome.total.lost == 0, _report(outcome)
-    assert outcome.total.duplicated == 0, _report(outcome)
     assert outcome.tallies["fresh"].delivered >= 1
+    print(f"duplicates across the kill: {outcome.total.duplicated}")
 
 
 def test_a_split_peer_may_duplicate_but_never_loses_a_notification(ha: HA) -> None:
