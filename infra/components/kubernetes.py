@@ -190,7 +190,7 @@ def _container_security(w: Workload) -> dict[str, Any]:
     return context
 
 
-def _container(w: Workload, namespace: str) -> dict[str, Any]:
+def _container(w: Workload) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": w.component.value,
         "image": w.image,
@@ -311,7 +311,7 @@ def pod_template(w: Workload, namespace: str) -> dict[str, Any]:
             "fsGroupChangePolicy": "OnRootMismatch",
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "containers": [_container(w, namespace)],
+        "containers": [_container(w)],
         "volumes": _volumes(w),
         "terminationGracePeriodSeconds": 60,
         **_host_namespaces(w),

@@ -23,26 +23,25 @@ NAME = "replicas-spread"
 HOSTNAME = "kubernetes.io/hostname"
 
 
-def _keeps_apart(term: Any, labels: Mapping[str, Any], hard: bool) -> bool:
+def _by_node(term: Any, labels: Mapping[str, Any]) -> bool:
+    """Whether a spread constraint or anti-affinity term keeps these pods apart by node."""
     return (
         isinstance(term, Mapping)
         and term.get("topologyKey") == HOSTNAME
-        and hard
         and selects(term.get("labelSelector"), labels)
     )
 
 
 def spread_by_node(pod: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
+    """A hard spread (DoNotSchedule) or a required anti-affinity, by node, over its own pods."""
     spread = shapes.as_list(pod.get("topologySpreadConstraints"))
     anti = shapes.as_list(
         shapes.dig(
             pod, "affinity", "podAntiAffinity", "requiredDuringSchedulingIgnoredDuringExecution"
         )
     )
-    return any(
-        _keeps_apart(c, labels, shapes.dig(c, "whenUnsatisfiable") == "DoNotSchedule")
-        for c in spread
-    ) or any(_keeps_apart(t, labels, True) for t in anti)
+    hard = [c for c in spread if shapes.dig(c, "whenUnsatisfiable") == "DoNotSchedule"]
+    return any(_by_node(term, labels) for term in [*hard, *anti])
 
 
 def check(resource_type: str, props: Props, settings: Settings) -> list[str]:
