@@ -42,7 +42,9 @@ is LOST, as is a fresh group never notified; EXPECTED is delivered - duplicated 
 The faults (`FAULTS`; tests/live/test_ha.py asserts them, bench/live_ha.py prints them),
 each with the steady alert and the Watchdog firing and a fresh alert started at its onset:
 a. the Alertmanager at cluster position 0 (the one that sends first) SIGKILLed, restarted
-   after: 0 duplicated, 0 lost;
+   after: 0 lost, and 0 duplicated once the survivors agree on the membership (`watched`
+   polls their views); before that both may take one position and send (a membership
+   change: at-least-once), so duplicates are counted, and must fall inside that window;
 b. a Prometheus SIGKILLed (the other sends), restarted within the window (its alerts sent
    again to every peer): 0 duplicated, 0 lost;
 c. the peer at position 0 SIGSTOPped for 12s (twelve peer timeouts, more than a repeat
@@ -62,7 +64,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -375,6 +379,87 @@ def first_peer(ha: HA) -> int:
     return found[0]
 
 
+# --- Each peer's view of the cluster, while a fault changes it.
+
+_VIEW = re.compile(r"^alertmanager_(cluster_members|peer_position) (\S+)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class View:
+    at: float
+    peer: int
+    members: int  # alertmanager_cluster_members: the peers it counts, itself included
+    position: int  # alertmanager_peer_position: 0 sends first
+
+
+def view(client: httpx.Client, ha: HA, peer: int) -> View | None:
+    try:
+        page = client.get(f"{ha.url(C.ALERTMANAGER, peer)}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return None
+    values = {name: int(float(value)) for name, value in _VIEW.findall(page)}
+    if len(values) != 2:
+        return None
+    return View(time.time(), peer, values["cluster_members"], values["peer_position"])
+
+
+@dataclass
+class Views:
+    """The views of PEERS, polled every POLL seconds from a thread (`watched`)."""
+
+    peers: tuple[int, ...]
+    rounds: list[tuple[View | None, ...]] = field(default_factory=list)
+
+    def consistent(self, views: tuple[View | None, ...]) -> bool:
+        """Every peer counts exactly PEERS and each holds its own position."""
+        got = [v for v in views if v is not None]
+        return (
+            len(got) == len(self.peers)
+            and all(v.members == len(self.peers) for v in got)
+            and sorted(v.position for v in got) == list(range(len(self.peers)))
+        )
+
+    def agreed_since(self) -> float:
+        """When the last run of consistent rounds began (the end if the last round is not)."""
+        since = time.time()
+        for views in reversed(self.rounds):
+            if not self.consistent(views):
+                break
+            since = min(v.at for v in views if v is not None)
+        return since
+
+    def collided(self) -> float:
+        """Seconds of rounds in which two peers held the same position (both wait alike)."""
+        clashes = [
+            max(v.at for v in views if v is not None)
+            for views in self.rounds
+            if len({v.position for v in views if v is not None})
+            < len([v for v in views if v is not None])
+        ]
+        return len(clashes) * POLL
+
+
+POLL = 0.1
+
+
+@contextmanager
+def watched(ha: HA, peers: Sequence[int]) -> Iterator[Views]:
+    views, done = Views(tuple(peers)), threading.Event()
+
+    def poll() -> None:
+        with httpx.Client() as client:
+            while not done.wait(POLL):
+                views.rounds.append(tuple(view(client, ha, p) for p in peers))
+
+    thread = threading.Thread(target=poll, name="peer-views", daemon=True)
+    thread.start()
+    try:
+        yield views
+    finally:
+        done.set()
+        thread.join(5)
+
+
 # --- Alerts started and stopped exactly, through the Pushgateway.
 
 
@@ -415,10 +500,12 @@ class Tally:
     delivered: int = 0
     duplicated: int = 0
     lost: int = 0
+    duplicate_times: tuple[float, ...] = ()  # when each duplicate arrived
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(self.expected + other.expected, self.delivered + other.delivered,
-                     self.duplicated + other.duplicated, self.lost + other.lost)  # fmt: skip
+                     self.duplicated + other.duplicated, self.lost + other.lost,
+                     tuple(sorted(self.duplicate_times + other.duplicate_times)))  # fmt: skip
 
 
 def _missed(gap: float) -> int:
@@ -435,15 +522,17 @@ def count(times: Sequence[float], start: float, end: float) -> Tally:
     before = [t for t in times if t < start]
     inside = [t for t in times if start <= t <= end]
     last = before[-1] if before else None
-    duplicated = lost = 0
+    duplicates: list[float] = []
+    lost = 0
     for t in inside:
         if last is not None and t - last < DUPLICATE_WITHIN:
-            duplicated += 1
+            duplicates.append(t)
         elif last is not None:
             lost += _missed(t - last)
         last = t
     lost += 1 if last is None else _missed(end - last)
-    return Tally(len(inside) - duplicated + lost, len(inside), duplicated, lost)
+    duplicated = len(duplicates)
+    return Tally(len(inside) - duplicated + lost, len(inside), duplicated, lost, tuple(duplicates))
 
 
 @dataclass
@@ -457,6 +546,12 @@ class Outcome:
     snapshot_holds: bool | None = None  # the restarted peer's silence snapshot holds it
     restarted_state: str | None = None  # the silence's state on the restarted peer
     silenced_everywhere: bool = False  # every peer's copy of the alert silenced by it
+    # Until when a duplicate comes from a membership change (fault a: the survivors' views
+    # disagreeing, `Views.agreed_since`, plus the last position's wait and a second).
+    membership_changing_until: float | None = None
+
+    def duplicates_after(self, moment: float) -> list[float]:
+        return [t for t in self.total.duplicate_times if t > moment]
 
     @property
     def total(self) -> Tally:

@@ -31,6 +31,7 @@ from tests.live.ha import (
     SETTLE,
     SPLIT,
     STEADY,
+    WAITS,
     WATCHDOG,
     Key,
     Outcome,
@@ -67,24 +68,35 @@ def _groups(ha: HA, fresh: str) -> dict[str, Key]:
 
 
 def killed_alertmanager(ha: HA) -> Outcome:
-    """a. The peer at position 0 SIGKILLed; restarted once the window is over."""
+    """a. The peer at position 0 SIGKILLed; restarted once the window is over. The survivors'
+    views are polled throughout (`ha.watched`): until both count two members and hold
+    positions 0 and 1, each may take the position the other holds."""
     out, fresh = Outcome("a. first peer SIGKILLed"), "ha-fresh-a"
-    name = ALERTMANAGERS[ha_.first_peer(ha)]
+    first = ha_.first_peer(ha)
+    name = ALERTMANAGERS[first]
+    survivors = [i for i in range(len(ALERTMANAGERS)) if i != first]
     groups = _groups(ha, fresh)
-    onset = time.time()
-    ha.signal(name, signal.SIGKILL)
-    start_stale(ha, fresh)
-    notified = first_notified(ha, stale_key(fresh), onset, NOTIFY + REPEAT)
-    end = (notified or time.time()) + LATEST
-    sleep_until(end)
+    with ha_.watched(ha, survivors) as views:
+        onset = time.time()
+        ha.signal(name, signal.SIGKILL)
+        start_stale(ha, fresh)
+        notified = first_notified(ha, stale_key(fresh), onset, NOTIFY + REPEAT)
+        end = (notified or time.time()) + LATEST
+        sleep_until(end)
     out.tally(ha, groups, onset, end)
+    agreed = views.agreed_since()
     out.delays["fresh notified"] = (notified or float("nan")) - onset
+    out.delays["survivors agreed on the membership"] = agreed - onset
+    out.delays["survivors held one position"] = views.collided()
+    out.membership_changing_until = agreed + WAITS + 1.0
     stop_stale(ha, fresh)
     restarted = time.time()
     ha.start(name)
     servers.wait_until(lambda: ha_.clustered(ha), 60, f"{name} back in the cluster")
     out.delays["peer back in the cluster"] = time.time() - restarted
     out.notes.append(f"killed {name}, at position 0")
+    out.notes.append("duplicates, seconds after the kill: "
+                     + ", ".join(f"{t - onset:.1f}" for t in out.total.duplicate_times))  # fmt: skip
     return out
 
 
