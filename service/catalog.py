@@ -29,6 +29,7 @@ class Source(StrEnum):
     SERVING = "serving"  # our instrumentation in the BentoML service
     BENTOML = "bentoml"  # BentoML's own request metrics, on the same /metrics
     PUSHGATEWAY = "pushgateway"  # pushed by batch jobs (training, drift)
+    ROLLBACK = "rollback"  # the guarded rollback service (service.rollback)
 
 
 # Bounds of the label values one serving target (one pod serving one model) can carry. Each
@@ -69,6 +70,22 @@ LOAD_FAILURE_REASONS: tuple[str, ...] = (
 FEEDBACK_OUTCOMES: tuple[str, ...] = ("matched", "unknown_id", "duplicate", "unknown_label")
 TRAINING_SCORES: tuple[str, ...] = ("accuracy", "f1_macro")
 DEPLOYMENT_ACTIONS: tuple[str, ...] = ("promote", "rollback")
+# What service.rollback decided about one alert of a notification; `model` is one of the
+# stack's served models or ROLLBACK_OTHER_MODEL (an alert may name anything).
+ROLLBACK_OUTCOMES: tuple[str, ...] = (
+    "rolled_back",
+    "not_champion",
+    "outside_window",
+    "no_previous",
+    "cooldown",
+    "not_an_accuracy_alert",
+    "missing_labels",
+    "resolved",
+    "registry_error",
+)
+ROLLBACK_OTHER_MODEL = "other"
+# Why service.rollback refused a whole request before reading its alerts.
+ROLLBACK_REJECTIONS: tuple[str, ...] = ("unauthorized", "malformed", "body_too_large")
 
 # BentoML labels its request metrics with the raw request path; the service relabels every
 # path that is not one of these routes as UNMATCHED_ENDPOINT before BentoML sees it
@@ -347,6 +364,24 @@ MODEL_DEPLOYMENT = Metric(
     Source.PUSHGATEWAY,
 )
 
+ROLLBACK_DECISIONS = Metric(
+    "mlops_rollback_decisions_total",
+    Kind.COUNTER,
+    "Alerts the rollback service decided on, by model and outcome (rolled_back is the only "
+    "one that moved an alias).",
+    ("model", "outcome"),
+    Source.ROLLBACK,
+    label_sets=len(ROLLBACK_OUTCOMES),  # per model label value: rollback_budget() multiplies
+)
+ROLLBACK_REJECTED = Metric(
+    "mlops_rollback_requests_rejected_total",
+    Kind.COUNTER,
+    "Notifications the rollback service refused whole, by reason.",
+    ("reason",),
+    Source.ROLLBACK,
+    label_sets=len(ROLLBACK_REJECTIONS),
+)
+
 CATALOG: tuple[Metric, ...] = (
     REQUEST_TOTAL,
     REQUEST_DURATION,
@@ -374,6 +409,8 @@ CATALOG: tuple[Metric, ...] = (
     DRIFT_DATASET_DRIFTED,
     DRIFT_LAST_RUN,
     MODEL_DEPLOYMENT,
+    ROLLBACK_DECISIONS,
+    ROLLBACK_REJECTED,
 )
 
 # The prediction route: request metrics, error ratios and SLOs select it, not
@@ -410,3 +447,9 @@ def pushed_budget(models: int) -> int:
     deployment push keeps only the last move) plus the Pushgateway's own series per group."""
     per_model = sum(m.budget() for m in CATALOG if m.source is Source.PUSHGATEWAY)
     return models * (per_model + len(BATCH_JOBS) * PUSH_GROUP_SERIES)
+
+
+def rollback_budget(models: int) -> int:
+    """Series the rollback service exposes for `models` served models: every outcome per
+    model and for ROLLBACK_OTHER_MODEL, and every rejection reason (it exports nothing else)."""
+    return (models + 1) * ROLLBACK_DECISIONS.budget() + ROLLBACK_REJECTED.budget()

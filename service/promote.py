@@ -16,10 +16,12 @@ nothing to roll back to).
 from __future__ import annotations
 
 import argparse
+import calendar
 import getpass
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,9 @@ from service.pushing import push
 log = logging.getLogger("service.promote")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PREVIOUS_TAG = "mlops.previous_champion"
+PROMOTED_AT_TAG = "mlops.promoted_at"
+PROMOTED_ACTION_TAG = "mlops.promoted_action"
+STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class UsageError(Exception):
@@ -57,7 +62,7 @@ def _version_exists(client: Any, model: str, version: str) -> None:
         raise
 
 
-def _champion(client: Any, model: str, alias: str) -> Any | None:
+def champion_of(client: Any, model: str, alias: str) -> Any | None:
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
     try:
@@ -82,37 +87,61 @@ def move(
     """Point `alias` at `version`, or (version None) back at the previous champion."""
     from mlflow import MlflowClient  # noqa: PLC0415 - heavy; keeps --help fast
 
-    client = MlflowClient(tracking_uri)
-    current = _champion(client, model, alias)
+    return move_with(MlflowClient(tracking_uri), model, alias, version, reason=reason, who=who)
+
+
+def _target(current: Any, model: str, alias: str, version: str | None) -> tuple[str, str]:
+    """The version to serve and the action's name: the named one, or the previous champion."""
+    if version is not None:
+        return version, "promote"
+    if current is None:
+        raise UsageError(f"{model}@{alias} is not set: there is nothing to roll back")
+    target = (current.tags or {}).get(PREVIOUS_TAG)
+    if not target:
+        raise UsageError(
+            f"{model}@{alias} (version {current.version}) has no previous champion on record: "
+            "name the version to serve with --version"
+        )
+    return str(target), "rollback"
+
+
+def move_with(
+    client: Any,
+    model: str,
+    alias: str,
+    version: str | None,
+    *,
+    reason: str,
+    who: str,
+    expected: str | None = None,
+    demoted_tags: Mapping[str, str] | None = None,
+) -> Move:
+    """`move` on an MLflow client: the one path every move of the alias takes (the promote
+    command and service.rollback). With `expected`, the alias must still be on that version
+    (a move decided on a version refuses to act on another); `demoted_tags` are extra tags
+    for the version the alias leaves."""
+    current = champion_of(client, model, alias)
     current_version = str(current.version) if current is not None else None
-    if version is None:
-        if current is None:
-            raise UsageError(f"{model}@{alias} is not set: there is nothing to roll back")
-        target = (current.tags or {}).get(PREVIOUS_TAG)
-        if not target:
-            raise UsageError(
-                f"{model}@{alias} (version {current_version}) has no previous champion on record: "
-                "name the version to serve with --version"
-            )
-        action = "rollback"
-    else:
-        target, action = version, "promote"
+    if expected is not None and current_version != expected:
+        raise UsageError(f"{model}@{alias} is version {current_version}, not {expected}")
+    target, action = _target(current, model, alias, version)
     _version_exists(client, model, target)
     now = time.time()
     if target == current_version:
         log.info("%s@%s is already version %s: nothing to do", model, alias, target)
         return Move(model, alias, action, current_version, target, now, changed=False)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    stamp = timestamp(now)
     client.set_registered_model_alias(model, alias, target)
-    tags = {"mlops.promoted_at": stamp, "mlops.promoted_by": who, "mlops.promoted_reason": reason,
-            "mlops.promoted_action": action}  # fmt: skip
+    tags = {PROMOTED_AT_TAG: stamp, "mlops.promoted_by": who, "mlops.promoted_reason": reason,
+            PROMOTED_ACTION_TAG: action}  # fmt: skip
     if action == "promote" and current_version is not None:
         tags[PREVIOUS_TAG] = current_version
     for key, value in tags.items():
         client.set_model_version_tag(model, target, key, value)
     if current_version is not None:
-        for key, value in {"mlops.demoted_at": stamp, "mlops.demoted_by": who,
-                           "mlops.demoted_reason": reason}.items():  # fmt: skip
+        demoted = {"mlops.demoted_at": stamp, "mlops.demoted_by": who,
+                   "mlops.demoted_reason": reason, **(demoted_tags or {})}  # fmt: skip
+        for key, value in demoted.items():
             client.set_model_version_tag(model, current_version, key, value)
     log.info(
         "%s %s@%s: version %s -> %s (%s, by %s)",
@@ -120,6 +149,16 @@ def move(
         extra={"model": model, "model_version": target, "previous_version": current_version},
     )  # fmt: skip
     return Move(model, alias, action, current_version, target, now, changed=True)
+
+
+def timestamp(at: float) -> str:
+    """How the move tags spell a time (UTC, to the second)."""
+    return time.strftime(STAMP_FORMAT, time.gmtime(at))
+
+
+def parse_timestamp(stamp: str) -> float:
+    """A time written by `timestamp`, back as Unix seconds; ValueError when it is not one."""
+    return float(calendar.timegm(time.strptime(stamp, STAMP_FORMAT)))
 
 
 def push_event(url: str, moved: Move) -> None:

@@ -29,7 +29,9 @@ def running_pushgateway(tmp_dir: Path) -> Iterator[str]:
     port = servers.free_port()
     server = servers.start(
         "pushgateway",
-        [BINARY, f"--web.listen-address=127.0.0.1:{port}"],
+        # Debian's build persists to /var/lib/prometheus/pushgateway.data by default: every
+        # test Pushgateway on the machine would start with the groups others left there.
+        [BINARY, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="],
         f"http://127.0.0.1:{port}",
         tmp_dir / f"pushgateway-{port}.log",
         cwd=tmp_dir,
