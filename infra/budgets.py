@@ -147,6 +147,14 @@ def job_budget(job: str, spec: PlatformSpec) -> Budget:
             f"service.catalog: the batch jobs' pushed groups of {models} model(s), plus its own "
             f"{PUSHGATEWAY_OWN} (measured)",
         )
+    if job == cv.JOB[C.ROLLBACK]:
+        models = len(spec.serving.models)
+        return Budget(
+            catalog.rollback_budget(models),
+            _most_labels(catalog.Source.ROLLBACK),
+            f"service.catalog: every decision outcome for {models} model(s) and `other`, and "
+            "every rejection reason (the service exports nothing else)",
+        )
     return THIRD_PARTY[job]
 
 

@@ -24,6 +24,8 @@ class Component(StrEnum):
     LOKI = "loki"
     TEMPO = "tempo"
     GRAFANA = "grafana"
+    # The guarded automatic rollback (service.rollback): runs only when the spec enables it.
+    ROLLBACK = "rollback"
     # Saturation collectors: what the machines under the platform are doing.
     NODE_EXPORTER = "node-exporter"
     CADVISOR = "cadvisor"
@@ -57,6 +59,7 @@ PORTS: Final[dict[Component, dict[str, int]]] = {
     Component.LOKI: {"http": 3100, "grpc": 9095},
     Component.TEMPO: {"http": 3200, "otlp-grpc": 4317, "grpc": 9095},
     Component.GRAFANA: {"http": 3000},
+    Component.ROLLBACK: {"http": 9097},
     Component.NODE_EXPORTER: {"http": 9100},
     Component.CADVISOR: {"http": 8080},
     Component.KUBE_STATE_METRICS: {"http": 8080, "telemetry": 8081},
@@ -135,6 +138,7 @@ PART_OF: Final = "mlops-observability"
 
 # Label names on metrics and alerts.
 MODEL_LABEL: Final = "model"
+MODEL_VERSION_LABEL: Final = "model_version"
 SEVERITY_LABEL: Final = "severity"
 # What every alert tells its reader (infra.alerts.model writes them, the policy pack asks for them).
 SUMMARY_ANNOTATION: Final = "summary"
@@ -201,6 +205,8 @@ class LogAlert(StrEnum):
 # The receiver the Watchdog goes to when a stack names no heartbeat receiver: it has no
 # integration, so the alert is visible in Alertmanager and reaches nobody.
 WATCHDOG_DISCARD_RECEIVER: Final = "platform-watchdog-discard"
+# The rollback service's webhook receiver (only when the spec enables the rollback).
+ROLLBACK_RECEIVER: Final = "platform-rollback"
 
 ALERT_NAME_RE: Final = re.compile(r"^[A-Z][a-zA-Z0-9]+$")
 

@@ -94,7 +94,9 @@ def for_spec(spec: PlatformSpec) -> Endpoints:
     platform: list[cv.Component] = [
         c
         for c in cv.Component
-        if c is not cv.Component.SERVING and (c not in cv.COLLECTORS or c in spec.collectors)
+        if c is not cv.Component.SERVING
+        and (c not in cv.COLLECTORS or c in spec.collectors)
+        and (c is not cv.Component.ROLLBACK or spec.rollback.enabled)
     ]
     if spec.target == "docker":
         # One container per replica on one Docker network; container names resolve.

@@ -125,6 +125,9 @@ LAYOUT: Final[Mapping[cv.Component, Layout]] = {
         secrets_dir="/etc/mlflow/secrets",
     ),
     C.SERVING: Layout(C.SERVING, APP_USER, Probes("/readyz", "/livez")),
+    C.ROLLBACK: Layout(
+        C.ROLLBACK, APP_USER, Probes("/readyz", "/livez"), secrets_dir="/etc/rollback/secrets"
+    ),
     C.NODE_EXPORTER: Layout(C.NODE_EXPORTER, NOBODY, Probes("/", None)),
     C.CADVISOR: Layout(C.CADVISOR, ROOT, Probes("/healthz", None)),
     C.KUBE_STATE_METRICS: Layout(

@@ -108,6 +108,9 @@ CALLS: Final[tuple[tuple[C, C, str, str], ...]] = (
     (C.SERVING, C.MLFLOW, "http", "serving resolves its model alias and downloads the model"),
     (C.OTEL_COLLECTOR, C.LOKI, "http", "the collector forwards logs (OTLP over HTTP)"),
     (C.OTEL_COLLECTOR, C.TEMPO, "otlp-grpc", "the collector forwards traces (OTLP gRPC)"),
+    (C.ALERTMANAGER, C.ROLLBACK, "http", "Alertmanager notifies the rollback service"),
+    (C.ROLLBACK, C.MLFLOW, "http", "the rollback service reads and moves the model alias"),
+    (C.ROLLBACK, C.PUSHGATEWAY, "http", "the rollback service pushes the deployment event"),
     *(
         (C.GRAFANA, component, "http", f"Grafana's {kind} datasource")
         for kind, component in DATASOURCE_COMPONENTS.items()

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 PROFILE: dict[str, Any] = {
+    # Off: dev's promotions are hand-made experiments, which a rollback would undo; turn it on
+    # (with a rollbackToken secret) to try the path end to end.
+    "rollback": {"enabled": False},
     "environment": "dev",
     "target": "docker",
     "name": "mlops-dev",

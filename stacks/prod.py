@@ -7,6 +7,9 @@ from typing import Any
 from stacks.base import resources
 
 PROFILE: dict[str, Any] = {
+    # Off until staging's decision counts (mlops_rollback_decisions_total) show the guarded
+    # rollback acts only when it should: here a human runs `python -m service.promote --rollback`.
+    "rollback": {"enabled": False},
     "environment": "prod",
     "target": "kubernetes",
     "name": "mlops-prod",

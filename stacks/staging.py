@@ -23,6 +23,10 @@ PROFILE: dict[str, Any] = {
     "kubernetes": {"namespace": "mlops-staging"},
     # Opted in: staging's cluster owners allow node-exporter's host access in its namespace.
     "saturation": {"nodeExporter": {"enabled": True}},
+    # On: staging is where the guarded rollback earns trust, on prod-shaped alerts and
+    # promotions made to be tried. prod keeps it off until staging's decision counts show it
+    # acts only when it should; dev's promotions are hand-made experiments it would undo.
+    "rollback": {"enabled": True, "tokenSecret": "rollbackToken"},
     "images": {
         "serving": {"repository": "ghcr.io/mlops-observability/serving", "tag": "0.1.0"},
         "mlflowServer": {

@@ -46,6 +46,11 @@ def _catalog_budget(job: str, spec: PlatformSpec) -> int:
         groups = len(catalog.BATCH_JOBS) * catalog.PUSH_GROUP_SERIES
         per_model = sum(m.label_sets for m in pushed) + groups
         return budgets.PUSHGATEWAY_OWN + len(spec.serving.models) * per_model
+    if job == cv.JOB[cv.Component.ROLLBACK]:
+        own = [m for m in catalog.CATALOG if m.source is catalog.Source.ROLLBACK]
+        decisions = catalog.ROLLBACK_DECISIONS
+        per_model = decisions.label_sets * (len(spec.serving.models) + 1)
+        return per_model + sum(m.label_sets for m in own if m is not decisions)
     return budgets.THIRD_PARTY[job].series
 
 

@@ -224,9 +224,11 @@ def _as_alertmanager_route(policy: Mapping[str, Any], root: bool = True) -> dict
 
 
 def _alertmanager_route(spec: Any) -> dict[str, Any]:
-    """The rendered route tree without its Watchdog route: the Watchdog is a Prometheus alert,
-    routed by Alertmanager only; Grafana's own alerts never carry its name."""
+    """The rendered route tree without its Watchdog and rollback routes: both take Prometheus
+    alerts by name, routed by Alertmanager only; Grafana's own alerts never carry those names
+    (so Grafana has no rollback contact point)."""
     route = yaml.safe_load(alertmanager_config(spec))["route"]
+    route["routes"] = [r for r in route["routes"] if r["receiver"] != cv.ROLLBACK_RECEIVER]
     first = route["routes"][0]
     assert first["matchers"] == [f'alertname="{cv.Alert.WATCHDOG.value}"'], first
     route["routes"] = route["routes"][1:]

@@ -210,7 +210,16 @@ def _alertmanager(c: Cluster, pod: Pod) -> Iterator[Key]:
     for receiver in c.config(pod.name)["receivers"]:
         for email in receiver.get("email_configs", []):
             yield from _tcp(pod, c.resolve_url(email["smarthost"]))
-        if {"webhook_configs", "slack_configs", "pagerduty_configs"} & set(receiver):
+        for hook in receiver.get("webhook_configs", []):
+            if "url" in hook:  # a URL in the file (the rollback service's) is inside the platform
+                yield from _tcp(pod, c.resolve_url(hook["url"]))
+        secret_urls = [
+            config
+            for kind in ("webhook_configs", "slack_configs", "pagerduty_configs")
+            for config in receiver.get(kind, [])
+            if "url" not in config
+        ]
+        if secret_urls:
             yield pod.name, OUTSIDE.name, 443, "TCP"  # their URLs are secrets: HTTPS assumed
 
 
@@ -250,13 +259,20 @@ def _grafana(c: Cluster, pod: Pod, spec: PlatformSpec, receivers: Sequence[Any])
     if smtp:
         yield from _tcp(pod, c.resolve_url(smtp))
     kinds = {"webhook_configs", "slack_configs", "pagerduty_configs"}
-    if any(kinds & set(r) for r in receivers):
-        yield pod.name, OUTSIDE.name, 443, "TCP"  # the same receivers, as contact points
+    # The same receivers as contact points, but for the rollback's (Alertmanager's only).
+    if any(kinds & set(r) for r in receivers if r["name"] != cv.ROLLBACK_RECEIVER):
+        yield pod.name, OUTSIDE.name, 443, "TCP"
 
 
 def _serving(c: Cluster, pod: Pod) -> Iterator[Key]:
     env = c.env(pod.name)
     for variable in ("OTEL_EXPORTER_OTLP_ENDPOINT", "MLOPS_SERVING_MLFLOW_TRACKING_URI"):
+        yield from _tcp(pod, c.resolve_url(env[variable]))
+
+
+def _rollback(c: Cluster, pod: Pod) -> Iterator[Key]:
+    env = c.env(pod.name)
+    for variable in ("MLOPS_ROLLBACK_MLFLOW_TRACKING_URI", "MLOPS_ROLLBACK_PUSHGATEWAY_URL"):
         yield from _tcp(pod, c.resolve_url(env[variable]))
 
 
@@ -280,6 +296,8 @@ def _of(c: Cluster, pod: Pod, spec: PlatformSpec) -> Iterator[Key]:
         yield from _grafana(c, pod, spec, c.config(alertmanager.name)["receivers"])
     elif component == "serving":
         yield from _serving(c, pod)
+    elif component == "rollback":
+        yield from _rollback(c, pod)
     for port_name in OPEN.get(component, ()):
         yield OUTSIDE.name, pod.name, pod.port_numbers[port_name], "TCP"
 

@@ -190,6 +190,9 @@ def test_prometheus_scrapes_each_component_where_it_really_listens(
         # A collector the stack does not run: no job, unless the kubelet's cAdvisor is read.
         assert job not in jobs or (job == cv.JOB[C.CADVISOR] and program.spec.kubelet_scraped)
         return
+    if C(job) is C.ROLLBACK and not program.spec.rollback.enabled:
+        assert job not in jobs  # a stack without the rollback service has nothing to scrape
+        return
     scrape = jobs[job]
     if program.spec.target == "docker":
         targets = [t for group in scrape["static_configs"] for t in group["targets"]]
@@ -263,8 +266,8 @@ def test_grafana_notifies_the_receivers_alertmanager_routes_to(program: Program)
     watchdog = [f'alertname="{cv.Alert.WATCHDOG.value}"']
 
     def receivers(route: Mapping[str, Any]) -> Iterator[str]:
-        if route.get("matchers") == watchdog:
-            return  # a Prometheus alert only: Grafana's own alerts never carry its name
+        if route.get("matchers") == watchdog or route.get("receiver") == cv.ROLLBACK_RECEIVER:
+            return  # Prometheus alerts only: Grafana's own alerts never carry their names
         if "receiver" in route:
             yield route["receiver"]
         for child in route.get("routes", []):

@@ -89,8 +89,9 @@ def test_prometheus_scrapes_every_component_with_pushgateway_honoring_labels(
 ) -> None:
     config = _yaml(rendered["dev"], cv.PROMETHEUS_CONFIG)
     jobs = {j["job_name"]: j for j in config["scrape_configs"]}
-    # Every component; of the collectors, what dev runs (kube-state-metrics and DCGM are not).
-    absent = {cv.Component.KUBE_STATE_METRICS, cv.Component.DCGM_EXPORTER}
+    # Every component; of the collectors, what dev runs (kube-state-metrics and DCGM are not);
+    # not the rollback service, which dev leaves off.
+    absent = {cv.Component.KUBE_STATE_METRICS, cv.Component.DCGM_EXPORTER, cv.Component.ROLLBACK}
     assert set(jobs) == {cv.JOB[c] for c in cv.Component if c not in absent}
     assert jobs["pushgateway"]["honor_labels"] is True
     assert jobs["prometheus"].get("honor_labels") is None

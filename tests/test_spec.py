@@ -765,6 +765,36 @@ INVALID: list[tuple[str, dict[str, Any], set[str], str]] = [
         set(),
         r"mlops:docker.bindAddress: String should match pattern",
     ),
+    (
+        "a rollback without its token",
+        _dev(rollback={"enabled": True}),
+        set(),
+        r"mlops:rollback: .*rollback.tokenSecret: the rollback service refuses unauthenticated",
+    ),
+    (
+        "a rollback on an alert that says nothing about a model version",
+        _dev(rollback={"alerts": ["ServingHighErrorRatio"]}),
+        set(),
+        r"rollback.alerts: 'ServingHighErrorRatio' cannot cause a rollback; allowed: "
+        r"ServingAvailabilityErrorBudgetBurnPage, ServingLatencyErrorBudgetBurnPage, "
+        r"ServingLowAccuracy, ServingLowEstimatedAccuracy",
+    ),
+    (
+        "a rollback on an alert the overrides disable",
+        _dev(
+            rollback={"enabled": True, "tokenSecret": "rollbackToken"},
+            alertOverrides={"ServingLowEstimatedAccuracy": {"disabled": True}},
+        ),
+        {"mlops:rollbackToken"},
+        r"rollback.alerts: 'ServingLowEstimatedAccuracy' is disabled by "
+        r"alertOverrides.ServingLowEstimatedAccuracy",
+    ),
+    (
+        "a receiver named like the rollback's own",
+        _dev(alertmanager=_am([{"name": "platform-rollback", "kind": "discard"}])),
+        set(),
+        r"receivers: 'platform-rollback' is reserved for the rollback; use another name",
+    ),
 ]
 
 

@@ -86,6 +86,7 @@ DOCKER_HEALTH: dict[C, DockerHealth] = {
     C.OTEL_COLLECTOR: DockerHealth(command=None),
     C.MLFLOW: DockerHealth(command=python_get),
     C.SERVING: DockerHealth(command=python_get, path="/livez"),
+    C.ROLLBACK: DockerHealth(command=python_get, path="/livez"),
     # An Ubuntu image without wget or curl.
     C.DCGM_EXPORTER: DockerHealth(command=None),
 }
@@ -409,9 +410,10 @@ def _serving_env(i: Inputs, model: ServedModel) -> dict[str, str]:
     }
 
 
-def serving(i: Inputs, model: ServedModel, index: int) -> Workload:
+def _serving_image(i: Inputs) -> tuple[str, Build | None]:
+    """The serving image: pinned, or built from service/ (the rollback service runs it too)."""
     spec = i.spec
-    image, build = _built(
+    return _built(
         i,
         spec.images.serving.ref if spec.images.serving else None,
         Build(
@@ -421,6 +423,11 @@ def serving(i: Inputs, model: ServedModel, index: int) -> Workload:
             {"BASE_IMAGE": spec.images.serving_base.ref},
         ),
     )
+
+
+def serving(i: Inputs, model: ServedModel, index: int) -> Workload:
+    spec = i.spec
+    image, build = _serving_image(i)
     return replace(
         _base(i, C.SERVING, image, model.resources),
         name=resource_name(spec, f"serving-{model.name}"),
@@ -430,6 +437,40 @@ def serving(i: Inputs, model: ServedModel, index: int) -> Workload:
         publish={"http": SERVING_HOST_PORT + index},
         labels={cv.LABEL_MODEL: model.name},
         gpus=model.gpus,
+    )
+
+
+ROLLBACK = layout.of(C.ROLLBACK)
+ROLLBACK_TOKEN_FILE = ROLLBACK.secret("token")
+
+
+def rollback(i: Inputs) -> Workload:
+    """service.rollback in the serving image: the guards from the spec, the token as a secret
+    file (the same secret Alertmanager sends from its own file), MLflow and the Pushgateway
+    where the endpoints say; published nowhere (only Alertmanager and Prometheus call it)."""
+    r = i.spec.rollback
+    assert r.token_secret is not None  # the spec requires it when enabled
+    image, build = _serving_image(i)
+    env = {
+        "MLOPS_ROLLBACK_MLFLOW_TRACKING_URI": i.endpoints[C.MLFLOW].url(),
+        "MLOPS_ROLLBACK_PUSHGATEWAY_URL": i.endpoints[C.PUSHGATEWAY].url(),
+        "MLOPS_ROLLBACK_TOKEN_FILE": ROLLBACK_TOKEN_FILE,
+        "MLOPS_ROLLBACK_ALERTS": ",".join(r.alerts),
+        "MLOPS_ROLLBACK_MODELS": ",".join(m.name for m in i.spec.serving.models),
+        "MLOPS_ROLLBACK_PROMOTED_WITHIN_SECONDS": str(duration_seconds(r.promoted_within)),
+        "MLOPS_ROLLBACK_COOLDOWN_SECONDS": str(duration_seconds(r.cooldown)),
+        "MLOPS_ROLLBACK_HOST": i.listen,
+        "MLOPS_ROLLBACK_PORT": str(i.port(C.ROLLBACK)),
+        "MLOPS_ROLLBACK_LOG_LEVEL": i.spec.serving.log_level,
+        "HOME": "/tmp",
+    }
+    return replace(
+        _base(i, C.ROLLBACK, image, r.resources),
+        build=build,
+        command=("python", "-m", "service.rollback"),
+        env=env,
+        secret_files={ROLLBACK_TOKEN_FILE: i.secret(r.token_secret)},
+        publish={},
     )
 
 
@@ -595,4 +636,6 @@ def plan(i: Inputs) -> list[Workload]:
     ]
     if i.spec.grafana.deployed:
         workloads.append(grafana(i))
+    if i.spec.rollback.enabled:
+        workloads.append(rollback(i))
     return workloads + [COLLECTOR_PLANS[c](i) for c in sorted(i.spec.collectors)]

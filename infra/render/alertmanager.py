@@ -11,7 +11,7 @@ from typing import Any
 
 from infra import conventions as cv
 from infra import layout
-from infra.endpoints import Endpoints
+from infra.endpoints import Endpoints, for_spec
 from infra.render._yaml import dump
 from infra.spec import (
     DiscardReceiver,
@@ -110,7 +110,41 @@ def secret_files(spec: PlatformSpec) -> dict[str, str]:
                 files[_secret(r.name, "password")] = r.auth_password_secret
             case PagerDutyReceiver():
                 files[_secret(r.name, "routing-key")] = r.routing_key_secret
+    if spec.rollback.enabled:
+        assert spec.rollback.token_secret is not None  # the spec requires it when enabled
+        files[_secret(cv.ROLLBACK_RECEIVER, "token")] = spec.rollback.token_secret
     return files
+
+
+def _rollback(spec: PlatformSpec, endpoints: Endpoints) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The rollback service's route (first, and continuing: the alerts still reach people) and
+    its webhook receiver, authenticated with the token file; resolved alerts are not sent."""
+    names = "|".join(spec.rollback.alerts)
+    route = {
+        "receiver": cv.ROLLBACK_RECEIVER,
+        "matchers": [f'alertname=~"{names}"'],
+        "group_by": ["alertname", cv.MODEL_LABEL, cv.MODEL_VERSION_LABEL],
+        "continue": True,
+    }
+    receiver = {
+        "name": cv.ROLLBACK_RECEIVER,
+        "webhook_configs": [
+            {
+                "url": endpoints[cv.Component.ROLLBACK].url(path="/alerts"),
+                "send_resolved": False,
+                "max_alerts": 0,
+                "http_config": {
+                    "authorization": {
+                        "type": "Bearer",
+                        "credentials_file": _secret(
+                            cv.ROLLBACK_RECEIVER, "token", endpoints.files_root
+                        ),
+                    }
+                },
+            }
+        ],
+    }
+    return route, receiver
 
 
 def _watchdog_route(spec: PlatformSpec) -> dict[str, Any] | None:
@@ -139,6 +173,10 @@ def alertmanager_config(spec: PlatformSpec, endpoints: Endpoints | None = None) 
         route["routes"] = [watchdog, *route.get("routes", [])]
         if am.heartbeat is None:
             receivers.append({"name": cv.WATCHDOG_DISCARD_RECEIVER})
+    if spec.rollback.enabled:
+        rollback_route, rollback_receiver = _rollback(spec, endpoints or for_spec(spec))
+        route["routes"] = [rollback_route, *route.get("routes", [])]
+        receivers.append(rollback_receiver)
     document: dict[str, Any] = {
         "global": {"resolve_timeout": am.resolve_timeout},
         "route": route,

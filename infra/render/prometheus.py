@@ -148,6 +148,7 @@ def prometheus_config(spec: PlatformSpec, endpoints: Endpoints) -> str:
             cv.Component.OTEL_COLLECTOR,
             cv.Component.LOKI,
             cv.Component.TEMPO,
+            cv.Component.ROLLBACK,
         )
         if c in endpoints  # a component the endpoints leave out does not run
     ]

@@ -21,6 +21,7 @@ imported from here, so callers never depend on where a model is kept:
 - `alerting`: receivers, routing, heartbeat, alert thresholds and overrides;
 - `saturation`: the resource collectors (node, container, Kubernetes objects, GPUs);
 - `slos`: service level objectives and their indicators;
+- `rollback`: the guarded automatic rollback and its guards;
 - `platform`: `PlatformSpec`, the deploy targets, and the checks across parts.
 """
 
@@ -61,11 +62,13 @@ from infra.spec.components import (
     Tempo,
 )
 from infra.spec.platform import ENVIRONMENTS, Docker, Kubernetes, PlatformSpec
+from infra.spec.rollback import ACCURACY_ALERTS, Rollback
 from infra.spec.saturation import Collector, Kubelet, NodeExporter, Saturation
 from infra.spec.secret_refs import SecretRef
 from infra.spec.slos import SLI, SLO, EventsSLI, LatencySLI
 
 __all__ = [
+    "ACCURACY_ALERTS",
     "ENVIRONMENTS",
     "RECEIVER_KINDS",
     "SLI",
@@ -106,6 +109,7 @@ __all__ = [
     "Receiver",
     "RemoteWrite",
     "Resources",
+    "Rollback",
     "Route",
     "S3Credentials",
     "Saturation",

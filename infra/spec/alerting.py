@@ -270,11 +270,13 @@ class Alertmanager(Spec):
     def _routing_is_consistent(self) -> Self:
         names = [r.name for r in self.receivers]
         refuse_repeats("receiver", names)
-        if cv.WATCHDOG_DISCARD_RECEIVER in names:
-            raise ValueError(
-                f"receivers: {cv.WATCHDOG_DISCARD_RECEIVER!r} is reserved for the Watchdog; "
-                "use another name"
-            )
+        reserved = {
+            cv.WATCHDOG_DISCARD_RECEIVER: "the Watchdog",
+            cv.ROLLBACK_RECEIVER: "the rollback",
+        }
+        for name, owner in reserved.items():
+            if name in names:
+                raise ValueError(f"receivers: {name!r} is reserved for {owner}; use another name")
         if self.heartbeat is not None and self.heartbeat.receiver not in names:
             raise ValueError(
                 f"heartbeat.receiver: {self.heartbeat.receiver!r} is not a declared receiver; "

@@ -27,6 +27,7 @@ from infra.spec.components import (
     Serving,
     Tempo,
 )
+from infra.spec.rollback import ACCURACY_ALERTS, Rollback
 from infra.spec.saturation import Saturation
 from infra.spec.slos import SLO
 from infra.units import duration_seconds
@@ -98,6 +99,10 @@ class PlatformSpec(Spec):
     slos: tuple[SLO, ...] = Field(
         description="Service level objectives, rendered to Sloth-style rules."
     )
+    rollback: Rollback = Field(
+        default_factory=Rollback,
+        description="The guarded automatic rollback on accuracy alerts; off unless enabled.",
+    )
     alerts: AlertThresholds = Field(description="Thresholds of the platform alerts.")
     alert_overrides: dict[str, AlertOverride] = Field(
         default_factory=dict,
@@ -151,6 +156,23 @@ class PlatformSpec(Spec):
                 f"alertOverrides.{cv.Alert.WATCHDOG.value}: only `disabled` applies to the "
                 "Watchdog (it fires always, and is routed by name)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _rollback_follows_known_alerts(self) -> Self:
+        allowed = set(ACCURACY_ALERTS) | {slo.alert_names[0] for slo in self.slos}
+        refuse_repeats("rollback alert", self.rollback.alerts)
+        for alert in self.rollback.alerts:
+            if alert not in allowed:
+                raise ValueError(
+                    f"rollback.alerts: {alert!r} cannot cause a rollback; allowed: "
+                    f"{', '.join(sorted(allowed))}"
+                )
+            if self.rollback.enabled and self.alert_override(alert).disabled:
+                raise ValueError(
+                    f"rollback.alerts: {alert!r} is disabled by alertOverrides.{alert}; "
+                    "it would never cause a rollback"
+                )
         return self
 
     @model_validator(mode="after")

@@ -103,7 +103,7 @@ def _notification(status: str = "firing") -> dict[str, object]:
                 "startsAt": "2027-01-15T08:00:00.000Z",
                 "endsAt": "0001-01-01T00:00:00Z",
                 "generatorURL": "http://prometheus:9090/graph",
-                "fingerprint": "5f1c0d0e6c2b7a11",
+                "fingerprint": "fingerprint-of-v2",
             }
         ],
     }
@@ -157,7 +157,7 @@ def test_a_firing_accuracy_alert_rolls_the_worse_version_back(stack: Stack) -> N
     assert restored["mlops.promoted_by"] == "service.rollback"
     assert demoted["mlops.demoted_by"] == "service.rollback"
     assert demoted["mlops.rollback_alert"] == "ServingLowAccuracy"
-    assert demoted["mlops.rollback_alert_fingerprint"] == "5f1c0d0e6c2b7a11"
+    assert demoted["mlops.rollback_alert_fingerprint"] == "fingerprint-of-v2"
     assert demoted["mlops.rollback_alert_starts_at"] == "2027-01-15T08:00:00.000Z"
     assert "too many answers wrong" in demoted["mlops.rollback_alert_summary"]
     model_tags = MlflowClient(stack.mlflow).get_registered_model(MODEL).tags
