@@ -11,17 +11,23 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from mlflow import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from infra import conventions as cv
+from infra import endpoints as ep
+from infra.render.alertmanager import alertmanager_config
 from service import catalog
 from service.promote import PREVIOUS_TAG
 from service.promote import main as promote
 from service.rollback import LAST_ROLLBACK_TAG
 from service.train import train
-from tests import servers
+from tests import servers, tools
+from tests.conftest import spec_with
 from tests.service.pushgateway import running_pushgateway
 
+C = cv.Component
 MODEL = "guarded-classifier"
 TOKEN = "a-token-only-alertmanager-has"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -78,7 +84,11 @@ def _champion(url: str) -> str:
 
 
 def _tags(url: str, version: str) -> dict[str, str]:
-    return dict(MlflowClient(url).get_model_version(MODEL, version).tags)
+    return _tags_of(url, MODEL, version)
+
+
+def _tags_of(url: str, model: str, version: str) -> dict[str, str]:
+    return dict(MlflowClient(url).get_model_version(model, version).tags)
 
 
 def _notification(status: str = "firing") -> dict[str, object]:
@@ -180,3 +190,77 @@ def test_the_same_notification_again_does_not_roll_back_again(stack: Stack) -> N
     )
     assert resolved.json()["decisions"][0]["outcome"] == "resolved"
     assert _champion(stack.mlflow) == "1"
+
+
+# --- with a real Alertmanager, from the rendered config ------------------------------------
+
+OTHER = "guarded-classifier-b"
+
+
+def _alertmanager(folder: Path, rollback: str) -> servers.Server:
+    """Alertmanager (the pinned version) with the config the renderer writes for a stack that
+    enables the rollback; the token in the file its credentials_file names."""
+    spec = spec_with(
+        "dev",
+        rollback={"enabled": True, "tokenSecret": "rollbackToken"},
+        alertmanager={
+            "resources": {"cpuRequest": "50m", "memoryRequest": "64Mi", "memoryLimit": "128Mi"},
+            "receivers": [{"name": "default", "kind": "discard"}],
+            "route": {"receiver": "default", "groupWait": "1s", "groupInterval": "1s",
+                      "repeatInterval": "1h"},
+        },
+    )  # fmt: skip
+    port = servers.free_port()
+    endpoints = ep.local(
+        {C.ALERTMANAGER: {"http": port}, C.ROLLBACK: {"http": int(rollback.rsplit(":", 1)[1])}},
+        {},
+        files_root=str(folder / "files"),
+    )
+    config = alertmanager_config(spec, endpoints)
+    (folder / "alertmanager.yml").write_text(config)
+    (hook,) = [
+        r["webhook_configs"][0] for r in yaml.safe_load(config)["receivers"]
+        if r["name"] == cv.ROLLBACK_RECEIVER
+    ]  # fmt: skip
+    token = Path(hook["http_config"]["authorization"]["credentials_file"])
+    token.parent.mkdir(parents=True, exist_ok=True)
+    token.write_text(TOKEN)
+    return servers.start(
+        "alertmanager",
+        [tools.alertmanager(), f"--config.file={folder / 'alertmanager.yml'}",
+         f"--storage.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+         "--cluster.listen-address="],
+        f"http://127.0.0.1:{port}",
+        folder / "alertmanager.log",
+        cwd=folder,
+    )  # fmt: skip
+
+
+def test_alertmanager_with_the_rendered_config_rolls_back_with_no_human_step(
+    stack: Stack, tmp_path: Path
+) -> None:
+    assert train(stack.mlflow, OTHER, "champion", c=1.0, seed=0).promoted
+    assert not train(stack.mlflow, OTHER, "champion", c=0.001, seed=0).promoted
+    assert promote(["--tracking-uri", stack.mlflow, "--model", OTHER, "--version", "2",
+                    "--reason", "looked fine offline", "--who", "ana"]) == 0  # fmt: skip
+    server = _alertmanager(tmp_path, stack.rollback)
+    with servers.running(server, servers.http_ok(f"{server.url}/-/ready"), timeout=60):
+        labels = {"alertname": "ServingLowAccuracy", "model": OTHER, "model_version": "2",
+                  "severity": "critical"}  # fmt: skip
+        alert = {"labels": labels, "annotations": {"summary": f"{OTHER} v2 is wrong too often"}}
+        posted = httpx.post(f"{server.url}/api/v2/alerts", json=[alert], timeout=10)
+        assert posted.status_code == 200
+        # The alias moves first, then the tags are written: wait for the last one.
+        servers.wait_until(
+            lambda: (
+                LAST_ROLLBACK_TAG in MlflowClient(stack.mlflow).get_registered_model(OTHER).tags
+            ),
+            60,
+            "the rollback through Alertmanager",
+            server,
+        )
+    champion = MlflowClient(stack.mlflow).get_model_version_by_alias(OTHER, "champion")
+    assert str(champion.version) == "1"
+    demoted = _tags_of(stack.mlflow, OTHER, "2")
+    assert demoted["mlops.rollback_alert"] == "ServingLowAccuracy"
+    assert demoted["mlops.rollback_alert_fingerprint"]  # Alertmanager's own
