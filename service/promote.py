@@ -8,7 +8,8 @@ restart. Who and why are kept as MLflow tags on the versions involved
 (`mlops.promoted_*` on the new champion, with the version it replaced, and
 `mlops.demoted_*` on the old one), so `--rollback` knows where to go back to,
 and the move is pushed to the Pushgateway as a deployment event that
-dashboards draw as an annotation. Exit codes: 0 done (or nothing to do),
+dashboards draw as an annotation. service.rollback moves the alias through the
+same `move_with`. Exit codes: 0 done (or nothing to do),
 1 the registry or the Pushgateway failed, 2 a usage error (unknown version,
 nothing to roll back to).
 """
