@@ -52,8 +52,9 @@ def test_a_good_config_runs_the_program() -> None:
         "mlops:alertmanager": '{"receivers": [{"name": "hook", "kind": "webhook", "urlSecret": "hookUrl"}],'
         ' "route": {"receiver": "hook"}}',
         "mlops:hookUrl": "https://hooks.example.com/secret-path",
+        "mlops:rollbackToken": "rollback-token-value",  # staging's rollback is on
     }
-    program = _run(config, ["mlops:hookUrl"])
+    program = _run(config, ["mlops:hookUrl", "mlops:rollbackToken"])
     files = _rendered(program)
     assert program.spec.environment == "staging"
     receiver = program.spec.alertmanager.receivers[0]
@@ -61,6 +62,7 @@ def test_a_good_config_runs_the_program() -> None:
     assert receiver.url_secret == "hookUrl"
     assert "url_file: /etc/alertmanager/secrets/hook-url" in files["alertmanager.yml"]
     assert "secret-path" not in "".join(files.values())
+    assert "rollback-token-value" not in "".join(files.values())
 
 
 def _grafana(program: Program) -> set[tuple[str, str]]:
