@@ -44,14 +44,15 @@ ALERTS = {"estimatedAccuracyWindow": "20s", "minEstimatedPredictions": 300,
           "minLabelledPredictions": 500}  # fmt: skip
 BATCH, PACE = 25, 0.5  # rows per request, seconds between requests: 50 predictions a second
 IN_DISTRIBUTION_ROWS = 600
-# The shift: inputs around the versicolor/virginica midpoint, their covariance 32 times
-# smaller (World.boundary). Nearer the boundary than the in-process test's (2 times): the
-# calibration, fitted on iris's few low-confidence errors, under-reports the fall, and only a
-# shift this strong takes the estimate well below the floor (tests/service/test_estimation_limits).
-SPREAD = 32.0
+# The shift: inputs around the versicolor/virginica midpoint, their covariance 16 times
+# smaller (World.boundary). Nearer the boundary than the in-process test's (2 times, true 0.740,
+# estimated 0.825: above the floor): the calibration, fitted on iris's few low-confidence
+# errors, under-reports the fall (tests/service/test_estimation_limits.py), so this shift takes
+# the truth well below the floor (about 0.64) for the estimate to be below it too (about 0.72).
+SPREAD = 16.0
 LABEL_EVERY = {"in distribution": 10, "shifted": 20}  # labels on time: one row in this many
 SETTLE = 2.5  # seconds for the last predictions to be scraped before a phase is read
-IN_DISTRIBUTION_TOLERANCE, SHIFTED_TOLERANCE = 0.05, 0.2
+IN_DISTRIBUTION_TOLERANCE, SHIFTED_TOLERANCE = 0.05, 0.15
 
 
 @dataclass

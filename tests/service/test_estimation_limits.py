@@ -26,11 +26,12 @@ ROWS = 3000
 SEED = 0
 FLOOR = 0.8  # alerts.minAccuracy's default
 # How far the estimate may be from the true accuracy: in distribution, and once inputs moved
-# toward the versicolor/virginica boundary. The second is wide because the calibration learnt
-# from few low-confidence predictions (iris has few rows near that boundary): the estimate sees
-# the fall, and under-reports it.
+# toward the versicolor/virginica boundary. The second is wider because the calibration learnt
+# from few low-confidence predictions (iris has a dozen rows near that boundary, and the world's
+# Gaussians overlap more than iris does): the estimate sees the fall, and under-reports it
+# (0.825 for a true 0.740; 0.875 before the calibration's prior, service.train).
 IN_DISTRIBUTION_TOLERANCE = 0.03
-SHIFTED_TOLERANCE = 0.2
+SHIFTED_TOLERANCE = 0.1
 
 # The service predicts on plain matrices in the training column order, as here.
 pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
