@@ -1,7 +1,8 @@
 """How often the model is right at a given confidence: the calibration behind estimated accuracy.
 
 Training fits an isotonic regression of "the top class was right" on the top
-class's probability, over predictions the model did not train on, and stores
+class's probability, over predictions the model did not train on (with the
+model's own probability as a weak prior where those predictions are few), and stores
 it with the registered version as `calibration.json`: the regression's
 thresholds, two short arrays, no pickle. Serving maps each prediction's
 confidence through it and sums the results per version, so that expected
@@ -25,6 +26,7 @@ import numpy.typing as npt
 ARTIFACT = "calibration.json"
 TAG = "calibration_artifact"  # on the registered version: the artifact's path in its run
 ECE_BINS = 10
+PRIOR_POINTS = 100  # pseudo-observations the prior is spread over, evenly in confidence
 
 Floats = npt.NDArray[np.float64]
 
@@ -67,12 +69,27 @@ class Calibration:
         return cls.from_dict(json.loads(path.read_text()))
 
 
-def fit(confidence: npt.ArrayLike, correct: npt.ArrayLike) -> Calibration:
-    """An isotonic regression of `correct` (0 or 1) on `confidence`, kept as its thresholds."""
+def fit(
+    confidence: npt.ArrayLike, correct: npt.ArrayLike, prior: float = 0.0, classes: int = 2
+) -> Calibration:
+    """An isotonic regression of `correct` (0 or 1) on `confidence`, kept as its thresholds.
+
+    With a PRIOR (a weight, in observations), the model's own confidence is taken at its word
+    as much: pseudo-observations spread evenly over the confidences a model of CLASSES classes
+    can give ([1/classes, 1]), each right with the probability it claims. Where predictions
+    are many the data outweigh it; where they are few (low confidence, on a small data set)
+    it keeps one or two errors from setting the map (a block of errors alone reads "never
+    right", which no top-class probability of 1/classes or more means)."""
     from sklearn.isotonic import IsotonicRegression  # noqa: PLC0415 - only training fits
 
+    x, y = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=float)
+    weight = np.ones_like(x)
+    if prior > 0:
+        grid = np.linspace(1 / classes, 1, PRIOR_POINTS)
+        x, y = np.concatenate([x, grid]), np.concatenate([y, grid])
+        weight = np.concatenate([weight, np.full(PRIOR_POINTS, prior / PRIOR_POINTS)])
     regression = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-    regression.fit(np.asarray(confidence, dtype=float), np.asarray(correct, dtype=float))
+    regression.fit(x, y, sample_weight=weight)
     return Calibration(
         tuple(float(v) for v in regression.X_thresholds_),
         tuple(float(v) for v in regression.y_thresholds_),

@@ -75,6 +75,16 @@ def test_the_fit_is_non_decreasing_and_maps_confidence_to_how_often_it_was_right
     assert fitted(grid).tolist() == pytest.approx((grid**2).tolist(), abs=0.05)
 
 
+def test_with_a_prior_two_low_confidence_errors_no_longer_read_never_right() -> None:
+    confidence, correct = [0.5, 0.5] + [0.95] * 200, [0, 0] + [1] * 200
+    assert cal.fit(confidence, correct)([0.4, 0.5]).tolist() == [0, 0]
+    with_prior = cal.fit(confidence, correct, prior=20, classes=3)
+    # Pulled toward what the model claims where data are few, not where they are many.
+    assert with_prior([0.4, 0.5]).tolist() == pytest.approx([0.3, 0.3], abs=0.05)
+    assert with_prior([0.7])[0] == pytest.approx(0.7)
+    assert with_prior([0.95])[0] > 0.99
+
+
 @pytest.mark.parametrize("c", [1.0, 0.02], ids=["the default model", "a regularised model"])
 def test_the_iris_calibration_lowers_the_held_out_ece(c: float) -> None:
     data = dataset()
