@@ -115,13 +115,15 @@ def live_spec(
     alerts: dict[str, Any] | None = None,
     *,
     extra: dict[str, Any] | None = None,
+    rollback: bool = False,
 ) -> tuple[PlatformSpec, dict[str, str]]:
     """The live test profile of the dev stack serving `models`, and the values of its secret
     keys. With a `heartbeat` sink, the Watchdog goes there every HEARTBEAT; ALERTS adds to
     the profile's `alerts` thresholds; EXTRA (config keys to values) is merged into the
-    profile, key by key at every depth."""
-    secrets = {"oncallWebhookUrl": sink.url("oncall"), "teamWebhookUrl": sink.url("team"),
-               ROLLBACK_TOKEN_KEY: ROLLBACK_TOKEN}  # fmt: skip
+    profile, key by key at every depth; ROLLBACK turns the rollback service on."""
+    secrets = {"oncallWebhookUrl": sink.url("oncall"), "teamWebhookUrl": sink.url("team")}
+    if rollback:
+        secrets[ROLLBACK_TOKEN_KEY] = ROLLBACK_TOKEN
     receivers: list[dict[str, Any]] = [
         {"name": "oncall", "kind": "webhook", "urlSecret": "oncallWebhookUrl"},
         {"name": "team", "kind": "webhook", "urlSecret": "teamWebhookUrl"},
@@ -169,9 +171,13 @@ def live_spec(
         },
         "mlops:alerts": {"servingWindow": WINDOW, "confidenceWindow": "30s", **(alerts or {})},
         "mlops:alertOverrides": overrides,
-        # The guarded rollback, as staging runs it: Alertmanager calls it on the accuracy
-        # alerts with the token from its credentials_file.
-        "mlops:rollback": {"enabled": True, "tokenSecret": ROLLBACK_TOKEN_KEY},
+        # With ROLLBACK, the guarded rollback as staging runs it: Alertmanager calls it on the
+        # accuracy alerts with the token from its credentials_file.
+        **(
+            {"mlops:rollback": {"enabled": True, "tokenSecret": ROLLBACK_TOKEN_KEY}}
+            if rollback
+            else {}
+        ),
         **{f"mlops:{k}": v for k, v in secrets.items()},
     }
     values = merged(values, extra or {})
@@ -705,7 +711,7 @@ def running(root: Path, rate: float = 8.0) -> Iterator[Live]:
         files_root = root / "files"
         spec, secrets = live_spec(
             sink, files_root, heartbeat=heartbeat,
-            alerts=VOLUME_QUIET,
+            alerts=VOLUME_QUIET, rollback=True,
         )  # fmt: skip
         # Cgroups (and cAdvisor on them) where they can be made: cgroup v1, as root.
         groups = None if cg.unavailable() else cg.Cgroups.under_own(spec.name)
