@@ -187,7 +187,7 @@ def accuracy_slo(model: str, floor: float, min_labels: int, per: str) -> SLO:
     The error query yields a value only where labels arrive at least at `min_labels` per
     `per` (the rate `ServingLowAccuracy` is judged on) over the window itself, so a few wrong
     labels in a quiet window burn nothing: a rate, not a count, so each window asks for labels in
-    proportion to its length (5 in 5m, 300 in 6h at 50 an hour) and the Grafana SLO app's
+    proportion to its length (about 4 in 5m, 300 in 6h at 50 an hour) and the Grafana SLO app's
     `$__rate_interval` reads it the same way. Labels of every version count: users got those
     answers. The window profile is the first of the period whose every alert can fire."""
     objective = Decimal(repr(floor)) * 100
