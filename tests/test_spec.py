@@ -833,7 +833,8 @@ INVALID: list[tuple[str, dict[str, Any], set[str], str]] = [
         _dev(rollback={"alerts": ["ServingHighErrorRatio"]}),
         set(),
         r"rollback.alerts: 'ServingHighErrorRatio' cannot cause a rollback; allowed: "
-        r"ServingAvailabilityErrorBudgetBurnPage, ServingLatencyErrorBudgetBurnPage, "
+        r"IrisClassifierAccuracyErrorBudgetBurnPage, ServingAvailabilityErrorBudgetBurnPage, "
+        r"ServingLatencyErrorBudgetBurnPage, "
         r"ServingLowAccuracy, ServingLowEstimatedAccuracy",
     ),
     (
