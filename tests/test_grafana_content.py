@@ -601,13 +601,13 @@ def test_a_grafana_cloud_stack_gets_one_slo_per_spec_slo_with_page_and_ticket_al
         (query,) = inputs["queries"]
         assert query["type"] == "freeform"
         assert "$__rate_interval" in query["freeform"]["query"]
-        page, ticket = slo.alert_names
-        for burn, name, severity in (("fastburn", page, "page"), ("slowburn", ticket, "ticket")):
+        page, ticket = slo.runbook_names  # their own, or the SLO's shared pair
+        for burn, runbook, severity in (("fastburn", page, "page"), ("slowburn", ticket, "ticket")):
             alert = inputs["alerting"][burn]
             labels = {p["key"]: p["value"] for p in alert["labels"]}
             annotations = {p["key"]: p["value"] for p in alert["annotations"]}
             assert labels[cv.SEVERITY_LABEL] == severity
-            assert annotations["runbook_url"] == spec.runbook_url(name)
+            assert annotations["runbook_url"] == spec.runbook_url(runbook)
             assert annotations["summary"]
             assert annotations["description"]
 

@@ -72,6 +72,7 @@ def burn_alert(slo: SLO, severity: cv.Severity) -> AlertRule:
         | dict(slo.labels)
         | {cv.SEVERITY_LABEL: severity.value, SLOTH_SEVERITY_LABEL: severity.value},
         burn=Burn(slo, severity, promise),
+        runbook=slo.runbook_names[cv.SLO_SEVERITIES.index(severity)],
     )
 
 

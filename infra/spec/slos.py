@@ -19,6 +19,10 @@ from infra.spec.base import LabelName, Name, Spec
 from infra.units import duration_seconds
 from service import catalog
 
+# The runbooks every model's accuracy SLO links: one pair for all models (a model added by a
+# stack's config gets working links), named as an SLO of this name would have them.
+ACCURACY_RUNBOOKS = "model-accuracy"
+
 
 class EventsSLI(Spec):
     error_query: str = Field(
@@ -123,6 +127,12 @@ class SLO(Spec):
     labels: dict[LabelName, str] = Field(
         default_factory=dict, description="Extra labels on the SLO's rules and alerts."
     )
+    runbooks: Name | None = Field(
+        default=None,
+        description="The SLO whose runbooks its page and ticket link (docs/runbooks/<that "
+        "SLO's alert names>.md); default its own. Every model's accuracy SLO links "
+        f"{ACCURACY_RUNBOOKS}'s.",
+    )
 
     @field_validator("objective")
     @classmethod
@@ -170,6 +180,11 @@ class SLO(Spec):
     @property
     def alert_names(self) -> tuple[str, str]:
         return cv.slo_alert_names(self.name)
+
+    @property
+    def runbook_names(self) -> tuple[str, str]:
+        """The runbooks its page and ticket link (their own names unless `runbooks` says)."""
+        return cv.slo_alert_names(self.runbooks or self.name)
 
 
 ACCURACY_SLO_PERIOD: Period = "30d"
@@ -221,4 +236,5 @@ def accuracy_slo(model: str, floor: float, min_labels: int, per: str) -> SLO:
             )
         ),
         labels={"model": model},
+        runbooks=ACCURACY_RUNBOOKS,
     )

@@ -73,14 +73,7 @@ def test_every_target_is_up_and_no_rule_evaluation_fails_after_warm_up(live: h.L
             r["metric"][cv.COMPONENT_LABEL]
             for r in live.query('container_spec_memory_limit_bytes{job="cadvisor"}')
         }
-        assert components == {
-            "prometheus",
-            "serving",
-            "mlflow",
-            "pushgateway",
-            "alertmanager",
-            *collectors,
-        }
+        assert components == platform | collectors
     assert len(live.query('up{job="serving"} == 1')) == len(h.MODELS)
     servers.wait_until(
         lambda: bool(live.query("slo:sli_error:ratio_rate5m")), 30, "SLO rules evaluated"
