@@ -3,8 +3,12 @@
 The first place to look when a serving alert fires. The queries are the ones
 `ServingHighErrorRatio` and `ServingHighLatencyP95` evaluate (`infra.queries`:
 the `serving` job, the predict route only), and the dashed lines are where the
-stack's alerts fire, so the chart shows what the alert saw. Latency panels
-ask for exemplars, which link a slow request to its trace in Tempo. Where the
+stack's alerts fire, so the chart shows what the alert saw. Latency panels read
+the recorded buckets per model (`infra.render.rules.recordings`, the latency
+alert's 5m window): summing every replica's every status code at each step
+took over a second per query at 100 models (bench/scale.py). Recorded series
+carry no exemplars: a slow request's trace is found from the raw bucket series
+in Explore, or from the logs and traces dashboard's slow-requests table. Where the
 stack scrapes container figures, a saturation row shows the serving
 containers' CPU and memory against what they were given; the Resources
 dashboard (linked) has every component's.
@@ -82,8 +86,8 @@ def in_flight() -> timeseries.Panel:
 def latency_quantiles(spec: PlatformSpec) -> timeseries.Panel:
     panel = p.timeseries_panel(
         "Latency p50 / p95 / p99",
-        "Prediction latency quantiles from the request histogram, per model. Exemplars "
-        "link to traces. The dashed line is where ServingHighLatencyP95 fires.",
+        "Prediction latency quantiles from the request histogram, per model, over 5 minutes "
+        "(the window ServingHighLatencyP95 evaluates). The dashed line is where it fires.",
         p.SECONDS,
     ).min(0)
     fires_at = p.fires_at(spec, cv.Alert.SERVING_HIGH_LATENCY_P95)
@@ -91,10 +95,9 @@ def latency_quantiles(spec: PlatformSpec) -> timeseries.Panel:
     for i, (quantile, name) in enumerate(QUANTILES):
         panel = panel.with_target(
             p.prom(
-                q.latency_quantile(quantile, "$__rate_interval"),
+                q.recorded_latency_quantile(quantile),
                 f"{{{{model}}}} {name}",
                 ref_id=chr(ord("A") + i),
-                exemplar=True,
             )
         )
     return panel
@@ -103,11 +106,10 @@ def latency_quantiles(spec: PlatformSpec) -> timeseries.Panel:
 def latency_heatmap() -> heatmap.Panel:
     return p.heatmap_panel(
         "Latency distribution",
-        "Prediction requests per latency bucket; exemplars link to traces.",
+        "Prediction requests per second in each latency bucket, every model together, over "
+        "5 minutes.",
         p.SECONDS,
-    ).with_target(
-        p.buckets(f"sum by (le) (increase({q.BUCKETS}[$__rate_interval]))", exemplar=True)
-    )
+    ).with_target(p.buckets(f"sum by (le) ({q.LATENCY_BUCKETS_RECORDED})"))
 
 
 def agreed(values: set[str | None]) -> float | None:

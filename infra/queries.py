@@ -45,8 +45,25 @@ def error_ratio(window: str) -> str:
     )
 
 
+def latency_buckets(window: str) -> str:
+    """Prediction requests per second in each latency bucket, per model."""
+    return f"sum by (model, le) (rate({BUCKETS}[{window}]))"
+
+
 def latency_quantile(quantile: float, window: str) -> str:
-    return f"histogram_quantile({quantile}, sum by (model, le) (rate({BUCKETS}[{window}])))"
+    return f"histogram_quantile({quantile}, {latency_buckets(window)})"
+
+
+# The window of the recorded latency buckets: the latency alert's, so a panel drawn from the
+# recording shows what ServingHighLatencyP95 evaluates.
+LATENCY_RECORD_WINDOW: Final = "5m"
+LATENCY_BUCKETS_RECORDED: Final = cv.LATENCY_BUCKETS_RECORD.format(window=LATENCY_RECORD_WINDOW)
+
+
+def recorded_latency_quantile(quantile: float) -> str:
+    """latency_quantile over the alert's window, from the recording: a series per model and
+    bucket instead of every replica's every status code."""
+    return f"histogram_quantile({quantile}, {LATENCY_BUCKETS_RECORDED})"
 
 
 def mean_confidence(by: str, selector: str, window: str) -> str:

@@ -1153,7 +1153,7 @@ def rule_files(
 
 def _alerts(rule_file: Path) -> set[str]:
     rules = yaml.safe_load(rule_file.read_text())
-    return {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    return {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
 
 
 WATCHDOG_FIRED = fired(

@@ -18,6 +18,8 @@ from infra import conventions as cv
 from infra.endpoints import for_spec
 from infra.manifests import workloads
 from infra.render.prometheus import prometheus_config
+from infra.render.rules import platform_rules
+from infra.render.slo import slo_rules
 from infra.spec import PlatformSpec
 from service import catalog
 from service.model_store import unbounded_labels
@@ -46,6 +48,11 @@ def _catalog_budget(job: str, spec: PlatformSpec) -> int:
         groups = len(catalog.BATCH_JOBS) * catalog.PUSH_GROUP_SERIES
         per_model = sum(m.label_sets for m in pushed) + groups
         return budgets.PUSHGATEWAY_OWN + len(spec.serving.models) * per_model
+    if job == cv.JOB[cv.Component.PROMETHEUS]:
+        files = (platform_rules(spec), slo_rules(spec))
+        groups = sum(len(yaml.safe_load(text)["groups"]) for text in files)
+        per_group = budgets.PROMETHEUS_SERIES_PER_RULE_GROUP
+        return budgets.THIRD_PARTY[job].series + groups * per_group
     if job == cv.JOB[cv.Component.ROLLBACK]:
         own = [m for m in catalog.CATALOG if m.source is catalog.Source.ROLLBACK]
         decisions = catalog.ROLLBACK_DECISIONS

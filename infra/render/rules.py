@@ -12,13 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from infra import alerts
+from infra import conventions as cv
+from infra import queries as q
 from infra.alerts import Kind, ResolvedAlert
 from infra.queries import number
 from infra.render._yaml import dump
 from infra.spec import PlatformSpec
 
 # `number` is imported from here by code written before infra.queries held it.
-__all__ = ["number", "platform_rules", "prometheus_rule"]
+__all__ = ["number", "platform_groups", "platform_rules", "prometheus_rule", "recordings"]
 
 
 def prometheus_rule(alert: ResolvedAlert) -> dict[str, Any]:
@@ -31,12 +33,32 @@ def prometheus_rule(alert: ResolvedAlert) -> dict[str, Any]:
     return rule
 
 
-def platform_rules(spec: PlatformSpec) -> str:
+def recordings() -> dict[str, Any]:
+    """Recording rules that dashboards read instead of the raw series they sum (the mixins'
+    way of keeping a panel's cost flat as targets grow)."""
+    return {
+        "name": cv.SERVING_RECORDINGS_GROUP,
+        "rules": [
+            {
+                "record": q.LATENCY_BUCKETS_RECORDED,
+                "expr": q.latency_buckets(q.LATENCY_RECORD_WINDOW),
+            }
+        ],
+    }
+
+
+def platform_groups(spec: PlatformSpec) -> list[dict[str, Any]]:
+    """The rule groups of the platform rule file: the recordings, then one group per alert
+    group."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for alert in alerts.resolve(spec):
         if alert.kind is Kind.PLATFORM and alert.enabled:
             groups.setdefault(alert.group, []).append(prometheus_rule(alert))
-    document = {"groups": [{"name": name, "rules": rules} for name, rules in groups.items()]}
+    return [recordings()] + [{"name": name, "rules": rules} for name, rules in groups.items()]
+
+
+def platform_rules(spec: PlatformSpec) -> str:
+    document = {"groups": platform_groups(spec)}
     return dump(
         document, f"Platform alerts of stack {spec.name}. Rendered by infra.render; do not edit."
     )

@@ -27,7 +27,7 @@ from infra.slo_windows import windows
 from infra.spec import SLO, PlatformSpec
 from infra.units import duration_seconds
 
-__all__ = ["BASE_WINDOW", "error_ratio_expr", "slo_labels", "slo_rules", "windows"]
+__all__ = ["BASE_WINDOW", "error_ratio_expr", "slo_groups", "slo_labels", "slo_rules", "windows"]
 
 BASE_WINDOW = "5m"  # the period ratio is the mean of this window's ratios, as in Sloth
 # Window ratios are rounded to this, so a burn exactly at a threshold compares
@@ -141,7 +141,9 @@ def _alerts(spec: PlatformSpec) -> dict[str, list[dict[str, Any]]]:
     return groups
 
 
-def slo_rules(spec: PlatformSpec) -> str:
+def slo_groups(spec: PlatformSpec) -> list[dict[str, Any]]:
+    """The rule groups of the SLO rule file: per SLO, its SLI and meta recordings, then its
+    burn-rate alerts where any is enabled."""
     burns = _alerts(spec)
     groups = []
     for slo in spec.slos:
@@ -154,7 +156,11 @@ def slo_rules(spec: PlatformSpec) -> str:
         ]
         if group(slo) in burns:
             groups.append({"name": group(slo), "rules": burns[group(slo)]})
+    return groups
+
+
+def slo_rules(spec: PlatformSpec) -> str:
     return dump(
-        {"groups": groups},
+        {"groups": slo_groups(spec)},
         f"SLO rules of stack {spec.name}. Rendered by infra.render; do not edit.",
     )

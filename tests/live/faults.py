@@ -74,7 +74,7 @@ class Fault:
 
 def rules(live: h.Live) -> dict[str, dict[str, Any]]:
     document = yaml.safe_load(platform_rules(live.spec))
-    return {r["alert"]: r for group in document["groups"] for r in group["rules"]}
+    return {r["alert"]: r for group in document["groups"] for r in group["rules"] if "alert" in r}
 
 
 def _unavailable_start(live: h.Live) -> None:
