@@ -352,18 +352,25 @@ def dashboard_queries(spec: PlatformSpec, model: str) -> Iterator[Query]:
         yield from board_queries(uid, board, view(spec, board, model))
 
 
-# Panel queries a recording rule replaced, as the dashboard sent them before (bench/scale.py
-# found them slowest at 100 models): the panel and refId, and the query then.
+# Panel queries a recording rule replaced (bench/scale.py found them slowest at 100 models), as
+# the dashboard sent them before: by panel and refId.
+RAW_BUCKETS = q.latency_buckets("$__rate_interval")
 REPLACED: dict[tuple[str, str], str] = {
     **{
-        (serving.UID, f"Latency p50 / p95 / p99 / {chr(ord('A') + i)}"): q.latency_quantile(
-            quantile, "$__rate_interval"
+        (serving.UID, f"Latency p50 / p95 / p99 / {chr(ord('A') + i)}"): (
+            f"histogram_quantile({quantile}, {RAW_BUCKETS})"
         )
         for i, (quantile, _) in enumerate(serving.QUANTILES)
     },
     (serving.UID, "Latency distribution / A"): (
         f"sum by (le) (increase({q.BUCKETS}[$__rate_interval]))"
     ),
+    (serving.UID, "Request rate / A"): f"sum by (model) (rate({q.REQUESTS}[$__rate_interval]))",
+    (serving.UID, "Error ratio (5xx) / A"): (
+        f"sum by (model) (rate({q.ERRORS}[$__rate_interval]))\n/\n"
+        f"sum by (model) (rate({q.REQUESTS}[$__rate_interval]))"
+    ),
+    (serving.UID, "Responses by status code / A"): q.requests_by_code("$__rate_interval"),
 }
 BEFORE = " (before)"
 

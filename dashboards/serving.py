@@ -3,12 +3,13 @@
 The first place to look when a serving alert fires. The queries are the ones
 `ServingHighErrorRatio` and `ServingHighLatencyP95` evaluate (`infra.queries`:
 the `serving` job, the predict route only), and the dashed lines are where the
-stack's alerts fire, so the chart shows what the alert saw. Latency panels read
-the recorded buckets per model (`infra.render.rules.recordings`, the latency
-alert's 5m window): summing every replica's every status code at each step
-took over a second per query at 100 models (bench/scale.py). Recorded series
-carry no exemplars: a slow request's trace is found from the raw bucket series
-in Explore, or from the logs and traces dashboard's slow-requests table. Where the
+stack's alerts fire, so the chart shows what the alert saw. Like those alerts,
+the panels read the recorded requests and latency buckets per model
+(`infra.render.rules.recordings`, over `alerts.servingWindow`): summing every
+replica's every status code at each step took 1.7-2.5 s a latency query at 100
+models (bench/scale.py). Recorded series carry no exemplars: a slow request's
+trace is found from the raw bucket series in Explore, or from the logs and
+traces dashboard's slow-requests table. Where the
 stack scrapes container figures, a saturation row shows the serving
 containers' CPU and memory against what they were given; the Resources
 dashboard (linked) has every component's.
@@ -33,12 +34,16 @@ C = cv.Component
 QUANTILES = ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
 
 
-def request_rate() -> timeseries.Panel:
+def recorded_requests(spec: PlatformSpec) -> str:
+    return q.requests_recorded(spec.alerts.serving_window)
+
+
+def request_rate(spec: PlatformSpec) -> timeseries.Panel:
     return p.timeseries_panel(
         "Request rate",
         "Prediction requests answered per second, per model.",
         p.REQUESTS_PER_SECOND,
-    ).with_target(p.prom(f"sum by (model) (rate({q.REQUESTS}[$__rate_interval]))", "{{model}}"))
+    ).with_target(p.prom(f"sum by (model) ({recorded_requests(spec)})", "{{model}}"))
 
 
 def error_ratio(spec: PlatformSpec) -> timeseries.Panel:
@@ -50,11 +55,11 @@ def error_ratio(spec: PlatformSpec) -> timeseries.Panel:
     ).min(0)
     fires_at = p.fires_at(spec, cv.Alert.SERVING_HIGH_ERROR_RATIO)
     return p.threshold_lines(panel, p.GREEN, (fires_at, p.RED)).with_target(
-        p.prom(q.error_ratio("$__rate_interval"), "{{model}}")
+        p.prom(q.error_ratio(spec.alerts.serving_window), "{{model}}")
     )
 
 
-def responses_by_code() -> timeseries.Panel:
+def responses_by_code(spec: PlatformSpec) -> timeseries.Panel:
     return p.stacked(
         p.timeseries_panel(
             "Responses by status code",
@@ -62,12 +67,7 @@ def responses_by_code() -> timeseries.Panel:
             "(validation), 5xx are ours.",
             p.REQUESTS_PER_SECOND,
         )
-    ).with_target(
-        p.prom(
-            f"sum by (model, http_response_code) (rate({q.REQUESTS}[$__rate_interval]))",
-            "{{model}} {{http_response_code}}",
-        )
-    )
+    ).with_target(p.prom(recorded_requests(spec), "{{model}} {{http_response_code}}"))
 
 
 def in_flight() -> timeseries.Panel:
@@ -86,8 +86,8 @@ def in_flight() -> timeseries.Panel:
 def latency_quantiles(spec: PlatformSpec) -> timeseries.Panel:
     panel = p.timeseries_panel(
         "Latency p50 / p95 / p99",
-        "Prediction latency quantiles from the request histogram, per model, over 5 minutes "
-        "(the window ServingHighLatencyP95 evaluates). The dashed line is where it fires.",
+        "Prediction latency quantiles from the request histogram, per model, over the window "
+        "ServingHighLatencyP95 evaluates. The dashed line is where it fires.",
         p.SECONDS,
     ).min(0)
     fires_at = p.fires_at(spec, cv.Alert.SERVING_HIGH_LATENCY_P95)
@@ -95,7 +95,7 @@ def latency_quantiles(spec: PlatformSpec) -> timeseries.Panel:
     for i, (quantile, name) in enumerate(QUANTILES):
         panel = panel.with_target(
             p.prom(
-                q.recorded_latency_quantile(quantile),
+                q.latency_quantile(quantile, spec.alerts.serving_window),
                 f"{{{{model}}}} {name}",
                 ref_id=chr(ord("A") + i),
             )
@@ -103,13 +103,14 @@ def latency_quantiles(spec: PlatformSpec) -> timeseries.Panel:
     return panel
 
 
-def latency_heatmap() -> heatmap.Panel:
+def latency_heatmap(spec: PlatformSpec) -> heatmap.Panel:
     return p.heatmap_panel(
         "Latency distribution",
-        "Prediction requests per second in each latency bucket, every model together, over "
-        "5 minutes.",
+        "Prediction requests per second in each latency bucket, every model together.",
         p.SECONDS,
-    ).with_target(p.buckets(f"sum by (le) ({q.LATENCY_BUCKETS_RECORDED})"))
+    ).with_target(
+        p.buckets(f"sum by (le) ({q.latency_buckets_recorded(spec.alerts.serving_window)})")
+    )
 
 
 def agreed(values: set[str | None]) -> float | None:
@@ -184,13 +185,13 @@ def serving_dashboard(spec: PlatformSpec) -> dashboard.Dashboard:
         .link(resources.link())
         .annotation(p.deployments())
         .with_row(p.row("Requests and errors"))
-        .with_panel(request_rate())
+        .with_panel(request_rate(spec))
         .with_panel(error_ratio(spec))
-        .with_panel(responses_by_code())
+        .with_panel(responses_by_code(spec))
         .with_panel(in_flight())
         .with_row(p.row("Duration"))
         .with_panel(latency_quantiles(spec))
-        .with_panel(latency_heatmap())
+        .with_panel(latency_heatmap(spec))
     )
     panels = saturation(spec)
     if panels:

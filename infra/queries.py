@@ -38,11 +38,9 @@ def number(value: float | Decimal) -> str:
     return format(Decimal(repr(value) if isinstance(value, float) else value).normalize(), "f")
 
 
-def error_ratio(window: str) -> str:
-    """Share of prediction requests answered with a 5xx, per model."""
-    return (
-        f"sum by (model) (rate({ERRORS}[{window}]))\n/\nsum by (model) (rate({REQUESTS}[{window}]))"
-    )
+def requests_by_code(window: str) -> str:
+    """Prediction requests per second, per model and status code."""
+    return f"sum by (model, http_response_code) (rate({REQUESTS}[{window}]))"
 
 
 def latency_buckets(window: str) -> str:
@@ -50,20 +48,28 @@ def latency_buckets(window: str) -> str:
     return f"sum by (model, le) (rate({BUCKETS}[{window}]))"
 
 
+# Recorded forms of the two above (infra.render.rules.recordings), over the serving alerts'
+# window (alerts.servingWindow): the alerts and the Serving RED panels read these, a series
+# per model (and code or bucket) instead of every replica's every status code.
+def requests_recorded(window: str) -> str:
+    return cv.REQUESTS_RECORD.format(window=window)
+
+
+def latency_buckets_recorded(window: str) -> str:
+    return cv.LATENCY_BUCKETS_RECORD.format(window=window)
+
+
+def error_ratio(window: str) -> str:
+    """Share of prediction requests answered with a 5xx, per model (from the recording)."""
+    recorded = requests_recorded(window)
+    return (
+        f'sum by (model) ({recorded}{{http_response_code=~"5.."}})\n/\nsum by (model) ({recorded})'
+    )
+
+
 def latency_quantile(quantile: float, window: str) -> str:
-    return f"histogram_quantile({quantile}, {latency_buckets(window)})"
-
-
-# The window of the recorded latency buckets: the latency alert's, so a panel drawn from the
-# recording shows what ServingHighLatencyP95 evaluates.
-LATENCY_RECORD_WINDOW: Final = "5m"
-LATENCY_BUCKETS_RECORDED: Final = cv.LATENCY_BUCKETS_RECORD.format(window=LATENCY_RECORD_WINDOW)
-
-
-def recorded_latency_quantile(quantile: float) -> str:
-    """latency_quantile over the alert's window, from the recording: a series per model and
-    bucket instead of every replica's every status code."""
-    return f"histogram_quantile({quantile}, {LATENCY_BUCKETS_RECORDED})"
+    """A latency quantile per model (from the recording)."""
+    return f"histogram_quantile({quantile}, {latency_buckets_recorded(window)})"
 
 
 def mean_confidence(by: str, selector: str, window: str) -> str:

@@ -100,7 +100,7 @@ def test_a_platform_alerts_threshold_is_the_one_its_rule_and_its_panel_use() -> 
     assert rule["expr"] == f"{queries.error_ratio('5m')}\n> 0.07"
     panel = _panel(spec, serving_board.UID, "Error ratio (5xx)")
     assert _steps(panel) == [None, 0.07]
-    assert panel["targets"][0]["expr"] == queries.error_ratio("$__rate_interval")
+    assert panel["targets"][0]["expr"] == queries.error_ratio("5m")
 
 
 def test_a_disabled_platform_alert_leaves_the_rule_file_and_keeps_its_line() -> None:

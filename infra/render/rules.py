@@ -33,16 +33,17 @@ def prometheus_rule(alert: ResolvedAlert) -> dict[str, Any]:
     return rule
 
 
-def recordings() -> dict[str, Any]:
-    """Recording rules that dashboards read instead of the raw series they sum (the mixins'
-    way of keeping a panel's cost flat as targets grow)."""
+def recordings(spec: PlatformSpec) -> dict[str, Any]:
+    """Recording rules the serving alerts and dashboards read instead of the raw series they
+    sum, over the alerts' window (the mixins' way of keeping their cost flat as targets grow).
+    The group comes first: promtool, like Prometheus at each interval, evaluates it before the
+    alerts that read it."""
+    window = spec.alerts.serving_window
     return {
         "name": cv.SERVING_RECORDINGS_GROUP,
         "rules": [
-            {
-                "record": q.LATENCY_BUCKETS_RECORDED,
-                "expr": q.latency_buckets(q.LATENCY_RECORD_WINDOW),
-            }
+            {"record": q.requests_recorded(window), "expr": q.requests_by_code(window)},
+            {"record": q.latency_buckets_recorded(window), "expr": q.latency_buckets(window)},
         ],
     }
 
@@ -54,7 +55,7 @@ def platform_groups(spec: PlatformSpec) -> list[dict[str, Any]]:
     for alert in alerts.resolve(spec):
         if alert.kind is Kind.PLATFORM and alert.enabled:
             groups.setdefault(alert.group, []).append(prometheus_rule(alert))
-    return [recordings()] + [{"name": name, "rules": rules} for name, rules in groups.items()]
+    return [recordings(spec)] + [{"name": name, "rules": rules} for name, rules in groups.items()]
 
 
 def platform_rules(spec: PlatformSpec) -> str:
