@@ -6,29 +6,34 @@ For each fleet size N: the stack's spec (`Pulumi.<stack>.yaml` over its profile)
 with `serving.models` replaced by N generated models of R replicas; its rule files
 and scrape config rendered by the project's renderers (`infra.render`: the serving
 job's static targets and `model` label, honor_labels, sample limits; jobs that
-need a Kubernetes API are left out and alerts go to a port nothing answers on);
+need a Kubernetes API are left out, and alerts go to a port nothing answers on);
 the pinned Prometheus (tests/tools.py) run on them against bench/scale_exporter.py,
 one process serving the catalog's series for N x R serving targets and the
 Pushgateway's pushed groups. Intervals are the spec's (scrape and rule
 evaluation 15 s on prod). After `--settle` seconds of scraping it reads, from
 Prometheus itself: series in the head, samples appended per second (rate over
 1m), each rule group's evaluation time (last, and the worst seen) against its
-interval, resident memory, firing alerts; then sends every Prometheus query of
-the stack's dashboards as Grafana would (template variables substituted, step
-and $__interval for a 1000 px wide panel over the dashboard's default range,
-$__rate_interval from them and the scrape interval, instant queries as
-instant), `--repeat` times each, and reports p50/p95 per query.
+interval, resident memory, firing alerts, recorded series, Prometheus' own
+series (its job's sample_limit counts them); then sends every Prometheus query
+of the stack's dashboards as Grafana would (template variables substituted,
+step and $__interval for a 1000 px wide panel over the dashboard's default
+range, $__rate_interval from them and the scrape interval, instant queries as
+instant, variables as label lookups, annotations), `--repeat` times each, and
+prints p50/p95 per query (with 5 runs the p95 is the slowest run). The queries
+recording rules replaced (REPLACED) are timed too, as the dashboard sent them
+before, and printed beside what replaced them.
 
 History: each Prometheus holds only the minutes of its run (printed), far less
-than a dashboard's 6 h to 7 d range; queries over such a range read what there
-is, so their latencies are a floor (the per-step work over the series is there,
-the samples of a full range are not). No history is backfilled: at 100 models
-the pushed and served series are ~75 k, and 6 h of them at 15 s is ~100 M samples,
-far past this bench's budget of minutes on 2 cores.
+than a dashboard's 6 h to 7 d range or a rule's windows of hours to days; a
+query over such a range reads what there is, so latencies and rule times are a
+floor (the per-step work over the series is there, the samples of a full range
+are not). No history is backfilled: at 100 models the head holds ~82 k series,
+and 6 h of them at 15 s is ~120 M samples, far past a budget of minutes on 2 cores.
 
-Targets (checked at the largest N, pass/fail printed): every rule group evaluates
-in under 10% of its interval; every dashboard query's p95 under 250 ms; head series
-linear in N x R (the fit's residuals within 5% of the largest count).
+Targets (at the largest N; pass/fail printed): every rule group evaluates in
+under 10% of its interval; every dashboard query's p95 under 250 ms; head
+series linear in N x R (the fit's residuals within 5% of the largest count);
+every target up (none over its sample_limit); no rule failing.
 """
 
 from __future__ import annotations
