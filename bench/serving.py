@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -80,6 +81,20 @@ def measure(client: httpx.Client, url: str, n: int) -> list[float]:
     return latencies
 
 
+class Clients:
+    """`concurrency` keep-alive clients, each in a thread of its own, sending at once."""
+
+    def __init__(self, stack: ExitStack, concurrency: int) -> None:
+        self.clients = [stack.enter_context(httpx.Client(timeout=10)) for _ in range(concurrency)]
+        self.pool = stack.enter_context(ThreadPoolExecutor(concurrency))
+
+    def measure(self, url: str, n: int) -> list[float]:
+        """The latencies of `n` requests, shared between the clients."""
+        share = -(-n // len(self.clients))
+        futures = [self.pool.submit(measure, client, url, share) for client in self.clients]
+        return [latency for future in futures for latency in future.result()]
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -130,6 +145,14 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--breakdown", action="store_true", help="also run metrics-only and tracing-only"
     )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=[1, 4],
+        help="concurrent keep-alive clients, measured in turn (each level its own rounds)",
+    )
+    parser.add_argument("--no-peer", action="store_true", help="skip the plain ASGI peer")
     parser.add_argument(
         "--pin", action="store_true", help="client on CPU 0, servers on CPU 1 (Linux, 2+ cores)"
     )
@@ -188,26 +211,52 @@ def start_servers(
     return urls
 
 
+def start_peers(
+    stack: ExitStack, work: Path, mlflow_url: str, args: argparse.Namespace
+) -> list[str]:
+    """Starts `--replicas` peers (bench/peer.py on uvicorn, one worker); returns their URLs."""
+    urls = []
+    for replica in range(args.replicas):
+        port = servers.free_port()
+        peer = servers.start(
+            "peer",
+            [servers.VENV_BIN / "uvicorn", "bench.peer:app", "--host", "127.0.0.1",
+             "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"],
+            f"http://127.0.0.1:{port}",
+            work / f"peer-{replica}.log",
+            env={"PEER_MLFLOW_URI": mlflow_url, "PEER_MODEL": MODEL, "PYTHONPATH": str(servers.ROOT)},
+        )  # fmt: skip
+        stack.enter_context(servers.running(peer, servers.http_ok(f"{peer.url}/readyz")))
+        if args.pin:
+            pin(peer.process.pid, {1})
+        urls.append(f"{peer.url}/predict")
+    return urls
+
+
+Results = dict[str, list[float]]
+
+
 def run(
-    client: httpx.Client, urls: dict[str, list[str]], args: argparse.Namespace
-) -> tuple[dict[str, list[float]], dict[str, float]]:
+    clients: Clients, urls: dict[str, list[str]], args: argparse.Namespace
+) -> tuple[Results, dict[str, float]]:
     """Latencies and elapsed seconds of each variant, which alternate in blocks each round."""
     for replicas in urls.values():
         for url in replicas:
-            measure(client, url, args.warmup)
-    results: dict[str, list[float]] = {name: [] for name in urls}
+            clients.measure(url, args.warmup)
+    results: Results = {name: [] for name in urls}
     elapsed = dict.fromkeys(urls, 0.0)
     for round_ in range(args.rounds):
         order = list(urls.items())
         for name, replicas in order if round_ % 2 == 0 else reversed(order):
             url = replicas[round_ // 2 % len(replicas)]
             start = time.perf_counter()
-            results[name] += measure(client, url, args.requests)
+            results[name] += clients.measure(url, args.requests)
             elapsed[name] += time.perf_counter() - start
     return results, elapsed
 
 
-def report(results: dict[str, list[float]], elapsed: dict[str, float]) -> None:
+def report(results: Results, elapsed: dict[str, float], concurrency: int) -> None:
+    print(f"\n{concurrency} concurrent client(s)")
     print(f"{'variant':<8}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
     summary = {}
     for name, latencies in results.items():
@@ -224,6 +273,9 @@ def report(results: dict[str, list[float]], elapsed: dict[str, float]) -> None:
     print(
         f"mean latency on/off: {statistics.fmean(results['on']) / statistics.fmean(results['off']):.3f}"
     )
+    if "peer" in summary:
+        print(f"throughput on/peer: {summary['on'][0] / summary['peer'][0]:.3f} (target >= 0.8)")
+        print(f"p95 on/peer: {summary['on'][2] / summary['peer'][2]:.3f} (target <= 1.5)")
 
 
 def main() -> int:
@@ -237,9 +289,14 @@ def main() -> int:
         stack.enter_context(servers.running(mlflow, servers.http_ok(f"{mlflow.url}/health")))
         train(mlflow.url, MODEL, "champion", c=1.0, seed=0)
         urls = start_servers(stack, work, variants(mlflow.url, sink_url, args), args)
-        client = stack.enter_context(httpx.Client(timeout=10))
-        results, elapsed = run(client, urls, args)
-    report(results, elapsed)
+        if not args.no_peer:
+            urls["peer"] = start_peers(stack, work, mlflow.url, args)
+        measured = []
+        for concurrency in args.concurrency:
+            clients = Clients(stack, concurrency)
+            measured.append((concurrency, *run(clients, urls, args)))
+    for concurrency, results, elapsed in measured:
+        report(results, elapsed, concurrency)
     return 0
 
 
