@@ -1,18 +1,23 @@
-"""What the service's own instrumentation costs: ML metrics and tracing on against off, in one run.
+"""Serving speed in one run: our instrumentation on against off, ours against a plain ASGI peer.
 
-    uv run python bench/serving.py [--requests 2000] [--rounds 4]
+    uv run python bench/serving.py [--rounds 10] [--concurrency 1 4] [--pin]
 
 Starts an MLflow server, trains one model, and runs `bentoml serve` processes
 on 127.0.0.1: "on" with the ML metrics, drift window and OTLP tracing at the
 platform's default sampling (spans go to a receiver process that drops them),
 "off" with them off, and "off-b", a second "off" that measures the noise floor
-(A/A) in the same run. Each variant is served by `--replicas` processes, used
-in turn, so that one process's luck (memory layout, hash seeds) does not pass
-for a cost. A single keep-alive client sends the same one-row prediction, the
-variants alternating in short blocks (in reversed order every other round),
-so all see the same machine state. Prints throughput and p50/p95/p99 latency
-per variant and the on/off ratios. Target: throughput on >= 97% of off, and
-p95 on within +0.3 ms of off.
+(A/A) in the same run; and "peer", bench/peer.py (Starlette on one uvicorn
+worker) serving the same registry version with `predict_proba`, the same request
+and answer shape, and nothing else. Each variant is served by `--replicas`
+processes, used in turn, so that one process's luck (memory layout, hash seeds)
+does not pass for a cost. Keep-alive clients (1, then 4 at once, each in its own
+thread) send the same one-row prediction, the variants alternating in short
+blocks (in reversed order every other round), so all see the same machine state.
+Prints throughput and p50/p95/p99 latency per variant, the on/off ratios and the
+ours ("on")/peer ratios. Targets: on/off throughput >= 0.97 and p95 within
++0.3 ms; ours/peer throughput >= 0.8 at 1 and at 4 clients, p95 <= 1.5x peer.
+
+FIGURES
 """
 
 from __future__ import annotations
