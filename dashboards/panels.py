@@ -226,16 +226,21 @@ def row(title: str) -> dashboard.Row:
     return dashboard.Row(title)
 
 
+DEPLOYMENT_MARK_SECONDS = 120
+
+
 def deployments() -> dashboard.AnnotationQuery:
-    """Every move of a serving alias (promotion or rollback), from the promote command's
-    deployment event, drawn as an annotation with the version and the action as tags."""
+    """Every move of a serving alias (promotion or rollback), from the deployment event that
+    service.promote and service.rollback push, drawn for two minutes from the move with its
+    model, version and action. The event's value is the move's time: a rollback pushes a new
+    series (another version, action), so `changes()` of the series would never see it."""
     return (
         dashboard.AnnotationQuery()
         .name("Deployments")
         .datasource(datasource("prometheus"))
         .enable(True)
         .icon_color("blue")
-        .expr(f"changes({catalog.MODEL_DEPLOYMENT.name}[2m]) > 0")
+        .expr(f"{catalog.MODEL_DEPLOYMENT.name} > time() - {DEPLOYMENT_MARK_SECONDS}")
     )
 
 

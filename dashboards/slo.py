@@ -16,9 +16,10 @@ from grafana_foundation_sdk.builders import dashboard, stat, timeseries
 
 from dashboards import panels as p
 from infra import conventions as cv
-from infra.alerts.slo import slo_labels, windows
+from infra.alerts.slo import slo_labels
 from infra.queries import number
 from infra.render.slo import BASE_WINDOW
+from infra.slo_windows import windows
 from infra.spec import SLO, PlatformSpec
 from infra.units import duration_seconds, format_duration
 
@@ -77,7 +78,7 @@ def budget_remaining(slo: SLO) -> stat.Panel:
 
 
 def current_burn(slo: SLO) -> stat.Panel:
-    page = min(w.factor for w in windows(slo.period) if w.severity is cv.Severity.PAGE)
+    page = min(w.factor for w in windows(slo.window_profile) if w.severity is cv.Severity.PAGE)
     return (
         p.stat_panel(
             f"{slo.name}: current burn rate",
@@ -95,7 +96,7 @@ def current_burn(slo: SLO) -> stat.Panel:
 
 
 def burn_rates(slo: SLO, severity: cv.Severity) -> timeseries.Panel:
-    pairs = [w for w in windows(slo.period) if w.severity is severity]
+    pairs = [w for w in windows(slo.window_profile) if w.severity is severity]
     spans = " and ".join(f"{w.long}/{w.short} above {number(w.factor)}x" for w in pairs)
     panel = p.timeseries_panel(
         f"{slo.name}: burn rate, {severity.value} windows",

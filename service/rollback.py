@@ -19,10 +19,12 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -190,6 +192,40 @@ def _guard(registry: Registry, policy: Policy, model: str, version: str, now: fl
     return ""
 
 
+def _alerted_version(
+    registry: Registry, policy: Policy, alert: Alert, model: str
+) -> tuple[str, str]:
+    """The version ALERT is about, or '' and the outcome that says why none is: its
+    model_version label; for an alert naming only the model (an SLO counts every version of
+    it, as `<model>-accuracy`'s page does), the champion, if it was promoted before the alert
+    started (an alert older than the promotion was about a version before it)."""
+    version = alert.labels.get(VERSION_LABEL, "")
+    if version:
+        return version, ""
+    champion = registry.champion(model, policy.alias)
+    if champion is None:
+        return "", "not_champion"
+    try:
+        promoted = parse_timestamp(champion.tags.get(PROMOTED_AT_TAG, ""))
+        started = alert_time(alert.startsAt)
+    except ValueError:
+        return "", "missing_labels"  # no time to tell which version the alert was about
+    return (champion.version, "") if promoted <= started else ("", "not_champion")
+
+
+def alert_time(stamp: str) -> float:
+    """Alertmanager's RFC 3339 time (nanoseconds, `Z`) as Unix seconds; ValueError if not one."""
+    found = _RFC3339.fullmatch(stamp)
+    if found is None:
+        raise ValueError(f"not an RFC 3339 time: {stamp!r}")
+    when, fraction, zone = found.groups()
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    return datetime.fromisoformat(f"{when}{(fraction or '')[:7]}{zone}").timestamp()
+
+
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+
+
 def _why(alert: Alert) -> dict[str, str]:
     """The tags that say which alert caused a rollback, on the version rolled away from."""
     value = alert.annotations.get("summary") or alert.annotations.get("description", "")
@@ -209,9 +245,12 @@ def decide(registry: Registry, policy: Policy, alert: Alert, now: float) -> Deci
         return Decision(model, version, "resolved", f"{name} resolved")
     if name not in policy.alerts:
         return Decision(model, version, "not_an_accuracy_alert", f"{name} is not a rollback alert")
-    if not model or not version:
-        return Decision(model, version, "missing_labels", f"{name} names no model and version")
+    if not model:
+        return Decision(model, version, "missing_labels", f"{name} names no model")
     try:
+        version, refused = _alerted_version(registry, policy, alert, model)
+        if not version:
+            return Decision(model, version, refused, f"{name}: {refused} (no model_version)")
         refused = _guard(registry, policy, model, version, now)
         if refused:
             return Decision(model, version, refused, f"{name}: {refused}")

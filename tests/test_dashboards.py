@@ -248,8 +248,9 @@ def test_adding_an_slo_to_the_spec_adds_its_row_reading_only_recorded_series() -
     spec = load_spec(StackConfig("t", {"mlops:environment": "dev", "mlops:slos": slos}))
     board = json.loads(to_json(build_all(spec)[slo_dashboard.UID]))
     rows = [panel["title"] for panel in board["panels"] if panel["type"] == "row"]
-    assert len(rows) == 3
-    assert rows[-1] == "serving-latency-fast: 99% over 28d"
+    assert rows == [slo_dashboard.row_title(s) for s in spec.slos]
+    assert rows[2] == "serving-latency-fast: 99% over 28d"
+    assert rows[3] == "iris-classifier-accuracy: 80% over 30d"
     assert 'sloth_slo="serving-latency-fast"' in "\n".join(_promql(board))
     assert _unknown_metrics(board, spec) == set()
 

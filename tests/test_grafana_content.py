@@ -601,15 +601,32 @@ def test_a_grafana_cloud_stack_gets_one_slo_per_spec_slo_with_page_and_ticket_al
         (query,) = inputs["queries"]
         assert query["type"] == "freeform"
         assert "$__rate_interval" in query["freeform"]["query"]
-        page, ticket = slo.alert_names
-        for burn, name, severity in (("fastburn", page, "page"), ("slowburn", ticket, "ticket")):
+        page, ticket = slo.runbook_names  # their own, or the SLO's shared pair
+        for burn, runbook, severity in (("fastburn", page, "page"), ("slowburn", ticket, "ticket")):
             alert = inputs["alerting"][burn]
             labels = {p["key"]: p["value"] for p in alert["labels"]}
             annotations = {p["key"]: p["value"] for p in alert["annotations"]}
             assert labels[cv.SEVERITY_LABEL] == severity
-            assert annotations["runbook_url"] == spec.runbook_url(name)
+            assert annotations["runbook_url"] == spec.runbook_url(runbook)
             assert annotations["summary"]
             assert annotations["description"]
+
+
+def test_a_grafana_cloud_stack_gets_an_accuracy_slo_per_served_model() -> None:
+    deployed = _deployed_cloud()
+    recorded = {r.inputs["name"]: r.inputs for r in deployed.of_type(SLO_TYPE)}
+    for model in deployed.spec.serving.models:
+        inputs = recorded[f"{model.name}-accuracy"]
+        assert inputs["objectives"] == [{"value": 0.8, "window": "30d"}]
+        query = inputs["queries"][0]["freeform"]["query"]
+        assert (
+            f'mlops_labelled_predictions_total{{job="serving",model="{model.name}",correct="false"}}'
+            in query
+        )
+        assert "[$__rate_interval])) * 3600 >= 50)" in query  # the label guard, as a rate
+        labels = {p["key"]: p["value"] for p in inputs["labels"]}
+        assert labels["model"] == model.name
+        assert set(inputs["alerting"]) >= {"fastburn", "slowburn"}
 
 
 def test_an_slo_ticket_alert_disabled_by_override_is_left_out() -> None:

@@ -38,6 +38,13 @@ def test_notifications_are_counted_per_repeat(times: list[float], tally: Tally) 
     assert count(times, start=1.0, end=max([*times, 0.0]) + 1.0) == tally
 
 
+def test_each_duplicate_is_kept_with_its_time() -> None:
+    times = [0, REPEAT, REPEAT + 0.5, 2 * REPEAT + 0.5, 2 * REPEAT + 1.0]
+    tally = count(times, start=1.0, end=max(times) + 1.0)
+    assert tally.duplicate_times == (REPEAT + 0.5, 2 * REPEAT + 1.0)
+    assert (tally + tally).duplicate_times == (REPEAT + 0.5,) * 2 + (2 * REPEAT + 1.0,) * 2
+
+
 def test_a_group_silent_until_the_window_ends_lost_its_repeats() -> None:
     assert count([0.0], start=1.0, end=LATEST + REPEAT + 1.0) == Tally(2, 0, 0, 2)
 

@@ -230,6 +230,29 @@ def test_prometheus_sends_alerts_to_the_alertmanager_that_is_declared(program: P
             assert _pod_discovery_matches(program, am) == [f"{program.spec.name}-alertmanager"]
 
 
+def test_prometheus_gets_each_served_models_accuracy_slo_rules(program: Program) -> None:
+    """The SLO rule file the program hands Prometheus holds, per served model, the accuracy
+    SLO's recordings over its profile's windows and its page and ticket alerts."""
+    config = yaml.safe_load(_config_file(program, C.PROMETHEUS, "prometheus.yml"))
+    assert any(f.endswith(cv.SLO_RULES) for f in config["rule_files"])
+    groups = {
+        g["name"]: g["rules"]
+        for g in yaml.safe_load(_config_file(program, C.PROMETHEUS, cv.SLO_RULES))["groups"]
+    }
+    for model in program.spec.serving.models:
+        slo = f"serving-{model.name}-accuracy"
+        recorded = {
+            r["labels"][cv.SLO_WINDOW_LABEL] for r in groups[f"sloth-slo-sli-recordings-{slo}"]
+        }
+        assert recorded == {"5m", "30m", "1h30m", "4h", "6h", "18h", "2d", "3d", "30d"}
+        assert all(
+            r["labels"]["model"] == model.name for r in groups[f"sloth-slo-sli-recordings-{slo}"]
+        )
+        alerts = {r["alert"]: r for r in groups[f"sloth-slo-alerts-{slo}"]}
+        assert set(alerts) == set(cv.slo_alert_names(f"{model.name}-accuracy"))
+        assert all(a["labels"]["model"] == model.name for a in alerts.values())
+
+
 def test_every_grafana_datasource_points_at_a_declared_component(program: Program) -> None:
     datasources = program.of_type(DATASOURCE)
     assert {d.inputs["uid"] for d in datasources} == set(cv.DATASOURCE_UID.values())

@@ -1,7 +1,8 @@
 """Runbooks: every alert the platform can raise opens one, and each is complete and queries only what exists.
 
 An alert's `runbook_url` is rendered from the stack's `runbookUrlPattern`; the
-file it names must be `docs/runbooks/<alert>.md` in this repository. The
+file it names must be `docs/runbooks/<alert>.md` in this repository, or for an SLO
+that names `runbooks` (every model's accuracy SLO), that SLO's shared pair. The
 alerts are the stacks' resolved alerts (`infra.alerts`): platform rules, SLO
 burn-rate alerts (one page and one ticket per SLO of every stack) and the log
 alerts Grafana evaluates on Loki; the links are checked where each is rendered
@@ -35,9 +36,10 @@ from infra.render.rules import platform_rules
 from infra.render.slo import slo_rules
 from infra.spec import PlatformSpec
 from service import catalog
+from stacks import profile
 from tests import tools
 from tests.conftest import ALERT_STACKS as STACKS
-from tests.conftest import variant_spec
+from tests.conftest import spec_with, variant_spec
 from tests.promql import selectors
 
 RUNBOOKS = ROOT / "docs" / "runbooks"
@@ -176,7 +178,16 @@ def _alert_names() -> frozenset[str]:
     return frozenset(alert.name for stack in STACKS for alert in _resolved(stack))
 
 
-ALERTS = tuple(sorted(_alert_names()))
+@cache
+def _runbook_of() -> dict[str, str]:
+    """The runbook each alert links: the one named after it, or its SLO's shared one (every
+    model's accuracy SLO links ModelAccuracyErrorBudgetBurn*)."""
+    return {
+        alert.name: alert.runbook or alert.name for stack in STACKS for alert in _resolved(stack)
+    }
+
+
+ALERTS = tuple(sorted(set(_runbook_of().values())))  # each runbook once
 
 
 def _runbook(alert: str) -> Path:
@@ -256,7 +267,7 @@ def test_the_runbook_url_pattern_points_into_this_repositorys_runbook_folder(sta
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_rendered_runbook_url_opens_the_runbook_named_after_its_alert(stack: str) -> None:
+def test_every_rendered_runbook_url_opens_the_runbook_its_alert_links(stack: str) -> None:
     prefix = _spec(stack).runbook_url_pattern.partition("{alert}")[0]
     links = [link for link in _links() if link.stack == stack]
     assert {link.source for link in links} >= {
@@ -271,8 +282,8 @@ def test_every_rendered_runbook_url_opens_the_runbook_named_after_its_alert(stac
             problems.append(f"{where} has no runbook_url")
         elif not link.url.startswith(prefix):
             problems.append(f"{where}: {link.url} is not under {prefix}")
-        elif (name := link.url.removeprefix(prefix)) != f"{link.alert}.md":
-            problems.append(f"{where}: {link.url} names {name}, not {link.alert}.md")
+        elif (name := link.url.removeprefix(prefix)) != f"{_runbook_of()[link.alert]}.md":
+            problems.append(f"{where}: {link.url} names {name}, not {_runbook_of()[link.alert]}.md")
         elif not (RUNBOOKS / name).is_file():
             problems.append(
                 f"{where}: {link.url} -> {(RUNBOOKS / name).relative_to(ROOT)} is missing"
@@ -291,21 +302,24 @@ def test_the_resolved_alerts_are_every_named_alert_and_every_slos_page_and_ticke
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_resolved_alert_links_the_runbook_named_after_it(stack: str) -> None:
+def test_every_resolved_alert_links_the_runbook_named_after_it_or_its_slos(stack: str) -> None:
     prefix = _spec(stack).runbook_url_pattern.partition("{alert}")[0]
+    shared = {n for slo in _spec(stack).slos if slo.runbooks for n in slo.runbook_names}
     for alert in _resolved(stack):
-        assert alert.runbook_url == f"{prefix}{alert.name}.md"
+        runbook = alert.runbook or alert.name
+        assert runbook == alert.name or runbook in shared, alert.name
+        assert alert.runbook_url == f"{prefix}{runbook}.md"
         assert alert.annotations["runbook_url"] == alert.runbook_url
 
 
 def test_every_alert_the_platform_can_raise_has_a_runbook() -> None:
-    missing = sorted(a for a in _alert_names() if not _runbook(a).is_file())
+    missing = sorted(a for a in _alert_names() if not _runbook(_runbook_of()[a]).is_file())
     assert not missing, f"write docs/runbooks/<alert>.md for: {', '.join(missing)}"
 
 
 def test_no_runbook_is_left_for_an_alert_that_does_not_exist() -> None:
     files = {p.name for p in RUNBOOKS.iterdir()} - {INDEX.name}
-    orphans = sorted(files - {f"{a}.md" for a in _alert_names()})
+    orphans = sorted(files - {f"{a}.md" for a in ALERTS})
     assert not orphans, f"runbooks for alerts that no stack raises: {', '.join(orphans)}"
 
 
@@ -355,7 +369,7 @@ def test_every_promql_query_parses_and_names_only_metrics_that_exist(alert: str)
 
 @pytest.mark.parametrize("alert", ALERTS)
 def test_the_runbook_queries_every_metric_its_alert_evaluates(alert: str) -> None:
-    resolved = [a for stack in STACKS for a in _resolved(stack) if a.name == alert]
+    resolved = [a for stack in STACKS for a in _resolved(stack) if (a.runbook or a.name) == alert]
     if (
         resolved[0].kind is alerts.Kind.LOG
     ):  # a Grafana-managed log alert: its LogQL is checked below
@@ -390,7 +404,11 @@ def test_every_dashboard_panel_a_runbook_opens_exists_in_every_stack(alert: str)
     assert matches, f"{alert}: name a panel to open, as `<uid>` {ARROW} panel *<title>*"
     unanchored = text.count(f"{ARROW} panel") - len(matches)
     assert not unanchored, f"{alert}: {unanchored} panel(s) named without their dashboard's uid"
-    references = [(m["uid"], t) for m in matches for t in re.findall(r"\*([^*]+)\*", m["titles"])]
+    references = [
+        (m["uid"], _substituted(t))
+        for m in matches
+        for t in re.findall(r"\*([^*]+)\*", m["titles"])
+    ]
     for stack in STACKS:
         titles = _panel_titles(stack)
         for uid, title in references:
@@ -413,7 +431,7 @@ def _index_rows() -> dict[str, dict[str, str]]:
 
 def test_the_index_lists_every_runbook_once_with_a_working_link() -> None:
     rows = _index_rows()
-    assert set(rows) == _alert_names()
+    assert set(rows) == set(ALERTS)
     for alert, row in rows.items():
         assert row["link"] == f"{alert}.md", row
         assert row["meaning"], row
@@ -422,8 +440,9 @@ def test_the_index_lists_every_runbook_once_with_a_working_link() -> None:
 def test_the_index_gives_the_severity_each_stack_renders() -> None:
     rows = _index_rows()
     for link in _links():
-        assert link.alert in rows, f"{INDEX} has no row for {link.alert}: add one"
-        assert link.severity in rows[link.alert]["severity"], (link, rows[link.alert])
+        runbook = _runbook_of()[link.alert]
+        assert runbook in rows, f"{INDEX} has no row for {runbook}: add one"
+        assert link.severity in rows[runbook]["severity"], (link, rows[runbook])
 
 
 def _cells(row: str) -> list[tuple[str, ...]]:
@@ -442,3 +461,19 @@ def test_the_index_gives_the_inhibit_rules_each_stack_renders(stack: str) -> Non
         (tuple(r["source_matchers"]), tuple(r["target_matchers"]), tuple(r.get("equal", ())))
         for r in rendered["inhibit_rules"]
     ]
+
+
+def test_a_model_added_in_a_stacks_config_gets_working_accuracy_runbook_links() -> None:
+    """Every model's accuracy SLO links the one shared pair: a model no shipped stack serves
+    needs no runbook of its own."""
+    shipped = profile("prod")["serving"]["models"]
+    models = [*shipped, shipped[0] | {"name": "fraud-scorer"}]
+    spec = spec_with("prod", serving={"models": models})
+    raised = {a.name: a for a in alerts.resolve(spec)}
+    prefix = spec.runbook_url_pattern.partition("{alert}")[0]
+    for name, runbook in (
+        ("FraudScorerAccuracyErrorBudgetBurnPage", "ModelAccuracyErrorBudgetBurnPage"),
+        ("FraudScorerAccuracyErrorBudgetBurnTicket", "ModelAccuracyErrorBudgetBurnTicket"),
+    ):
+        assert raised[name].runbook_url == f"{prefix}{runbook}.md"
+        assert _runbook(runbook).is_file()

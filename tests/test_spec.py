@@ -760,6 +760,63 @@ INVALID: list[tuple[str, dict[str, Any], set[str], str]] = [
         r"mlops:kubernetes.renderYamlTo: must be a folder inside the project",
     ),
     (
+        "an SLO whose page could never fire on the default windows (budget 20%)",
+        _dev(slos=[_slo(objective=80)]),
+        set(),
+        r"mlops:slos\[0\]: windows: the objective 80 of x-availability leaves an error budget of "
+        r"0.2, so the page window 1h/5m of profile 30d \(14.4x\) fires only above an error ratio "
+        r"of 2.88, which can never be reached .*; set windows: 30d-quality",
+    ),
+    (
+        "an SLO whose windows no profile can make reachable",
+        _dev(slos=[_slo(objective=50, windows="30d-quality")]),
+        set(),
+        r"mlops:slos\[0\]: windows: .* profile 30d-quality \(2.4x\) fires only above an error "
+        r"ratio of 1.2, .*; no profile for 30d has one; raise the objective",
+    ),
+    (
+        "an SLO naming a window profile that does not exist",
+        _dev(slos=[_slo(windows="30d-fast")]),
+        set(),
+        r"mlops:slos\[0\]: windows: no profile '30d-fast' for period 30d; use one of 30d, "
+        r"30d-quality \(files in infra/slo_windows\)",
+    ),
+    (
+        "an SLO naming the window profile of another period",
+        _dev(slos=[_slo(period="28d", windows="30d-quality")]),
+        set(),
+        r"mlops:slos\[0\]: windows: no profile '30d-quality' for period 28d; use one of 28d",
+    ),
+    (
+        "an SLO taking the name of a served model's accuracy SLO",
+        _dev(slos=[_slo(name="iris-classifier-accuracy")]),
+        set(),
+        r"slos\[0\].name: iris-classifier-accuracy is the accuracy SLO the platform makes for "
+        r"served model iris-classifier; rename yours, or set serving.models\[0\].accuracySlo: false",
+    ),
+    (
+        "a served model whose accuracy SLO name would pass 40 characters",
+        _dev(
+            serving={
+                "models": [
+                    profile("dev")["serving"]["models"][0]
+                    | {"name": "iris-classifier-of-petals-and-sepals"}
+                ]
+            }
+        ),
+        set(),
+        r"serving.models\[0\].name: its accuracy SLO's name iris-classifier-of-petals-and-sepals-"
+        r"accuracy is longer than 40 characters; shorten the model name, or set "
+        r"serving.models\[0\].accuracySlo: false",
+    ),
+    (
+        "an accuracy floor so low that no window profile can alert on its SLO",
+        _dev(alerts={"minAccuracy": 0.5}),
+        set(),
+        r"alerts.minAccuracy: an accuracy floor of 0.5 leaves an error budget of 0.5, over what "
+        r"any window profile of 30d can alert on .*; raise it, or set serving.accuracySlos: false",
+    ),
+    (
         "docker bind address not an address",
         _dev(docker={"bindAddress": "localhost:80"}),
         set(),
@@ -776,7 +833,8 @@ INVALID: list[tuple[str, dict[str, Any], set[str], str]] = [
         _dev(rollback={"alerts": ["ServingHighErrorRatio"]}),
         set(),
         r"rollback.alerts: 'ServingHighErrorRatio' cannot cause a rollback; allowed: "
-        r"ServingAvailabilityErrorBudgetBurnPage, ServingLatencyErrorBudgetBurnPage, "
+        r"IrisClassifierAccuracyErrorBudgetBurnPage, ServingAvailabilityErrorBudgetBurnPage, "
+        r"ServingLatencyErrorBudgetBurnPage, "
         r"ServingLowAccuracy, ServingLowEstimatedAccuracy",
     ),
     (
@@ -894,3 +952,78 @@ def test_pulumi_yaml_lists_every_nested_key_under_its_setting() -> None:
         if expected - listed:
             missing[setting] = sorted(expected - listed)
     assert missing == {}
+
+
+# The accuracy SLO of each served model
+
+
+def _accuracy(spec: PlatformSpec) -> list[str]:
+    return [s.name for s in spec.slos if s.name.endswith("-accuracy")]
+
+
+def test_each_served_model_gets_an_accuracy_slo_after_the_declared_ones() -> None:
+    models = [profile("dev")["serving"]["models"][0] | {"name": n} for n in ("iris", "wine")]
+    spec = load_spec(StackConfig("t", _dev(serving={"models": models})))
+    assert [s.name for s in spec.slos] == [
+        *(s.name for s in spec.declared_slos),
+        "iris-accuracy",
+        "wine-accuracy",
+    ]
+    slo = spec.slos[-1]
+    assert (slo.objective, slo.period, slo.window_profile) == (80.0, "30d", "30d-quality")
+    assert slo.labels == {"model": "wine"}
+    assert slo.alert_names == (
+        "WineAccuracyErrorBudgetBurnPage",
+        "WineAccuracyErrorBudgetBurnTicket",
+    )
+
+
+def test_the_accuracy_slo_follows_the_floor_and_the_label_guard_of_the_accuracy_alert() -> None:
+    alerts = {"minAccuracy": 0.95, "minLabelledPredictions": 20, "accuracyWindow": "30m"}
+    slo = load_spec(StackConfig("t", _dev(alerts=alerts))).slos[-1]
+    assert slo.objective == 95.0
+    assert slo.window_profile == "30d"  # budget 5%: the Google windows reach 14.4 x 5% = 0.72
+    assert slo.sli.events is not None
+    guard = slo.sli.events.error_query.split("and on ()", 1)[1]
+    assert "* 1800 >= 20" in guard
+    assert 'correct="false"' not in guard
+
+
+def test_accuracy_slos_can_be_turned_off_per_model_or_all_at_once() -> None:
+    models = [profile("dev")["serving"]["models"][0] | {"name": n} for n in ("iris", "wine")]
+    one_off = [models[0], models[1] | {"accuracySlo": False}]
+    spec = load_spec(StackConfig("t", _dev(serving={"models": one_off})))
+    assert _accuracy(spec) == ["iris-accuracy"]
+    spec = load_spec(StackConfig("t", _dev(serving={"models": models, "accuracySlos": False})))
+    assert _accuracy(spec) == []
+    assert spec.slos == spec.declared_slos
+
+
+def test_a_turned_off_accuracy_slo_frees_its_name_and_its_floor() -> None:
+    mine = _slo(name="iris-classifier-accuracy", objective=80, windows="30d-quality")
+    spec = load_spec(
+        StackConfig(
+            "t",
+            _dev(
+                slos=[mine],
+                alerts={"minAccuracy": 0.5},
+                serving={**profile("dev")["serving"], "accuracySlos": False},
+            ),
+        )
+    )
+    assert [s.name for s in spec.slos] == ["iris-classifier-accuracy"]
+    assert spec.slos[0].window_profile == "30d-quality"
+
+
+def test_a_spec_dumped_and_read_again_keeps_one_accuracy_slo_per_model() -> None:
+    spec = stack_spec("dev")
+    again = PlatformSpec.model_validate(spec.model_dump(by_alias=True))
+    assert [s.name for s in again.slos] == [s.name for s in spec.slos]
+    assert _accuracy(again) == ["iris-classifier-accuracy"]
+
+
+def test_alert_overrides_may_name_the_accuracy_slos_alerts() -> None:
+    page, ticket = cv.slo_alert_names("iris-classifier-accuracy")
+    spec = load_spec(StackConfig("t", _dev(alertOverrides={ticket: {"disabled": True}})))
+    assert spec.alert_override(ticket).disabled
+    assert not spec.alert_override(page).disabled

@@ -54,6 +54,7 @@ class AlertRule:
     threshold: Decimal | float | None = None  # the value it fires at, as a dashboard draws it
     window: str | None = None  # the range a log alert counts over
     burn: Burn | None = None
+    runbook: str | None = None  # the runbook it links, when not the one named after it
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class ResolvedAlert:
     threshold: Decimal | float | None
     window: str | None
     burn: Burn | None
+    runbook: str | None
     runbook_url: str
     enabled: bool
 
@@ -97,7 +99,7 @@ def resolve_alert(spec: PlatformSpec, rule: AlertRule) -> ResolvedAlert:
             # A severity the definition places keeps its place; others go last.
             "labels": {**rule.labels, cv.SEVERITY_LABEL: severity.value},
         },
-        runbook_url=spec.runbook_url(rule.name),
+        runbook_url=spec.runbook_url(rule.runbook or rule.name),
         enabled=not override.disabled,
     )
 

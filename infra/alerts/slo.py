@@ -2,7 +2,8 @@
 
 Each is a multi-window multi-burn-rate alert: it fires when a long window and
 its short window both burn the error budget faster than the factor that would
-spend the window pair's share of the budget (`infra/slo_windows/<period>.yaml`).
+spend the window pair's share of the budget (the SLO's window profile,
+`infra/slo_windows/<profile>.yaml`).
 Names and labels match Sloth's output, so Sloth's dashboards read them
 unchanged. Thresholds are exact decimals written out whole (0.0144, not
 14.4 * 0.001).
@@ -10,48 +11,14 @@ unchanged. Thresholds are exact decimals written out whole (0.0144, not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
-from pathlib import Path
-
-import yaml
 
 from infra import conventions as cv
 from infra.alerts.model import SLOTH_SEVERITY_LABEL, AlertRule, Burn, Kind
 from infra.queries import number
+from infra.slo_windows import BurnWindow, windows
 from infra.spec import SLO, PlatformSpec
 from infra.units import duration_seconds, format_duration
-
-WINDOWS_DIR = Path(__file__).resolve().parent.parent / "slo_windows"
-
-
-@dataclass(frozen=True)
-class BurnWindow:
-    severity: cv.Severity
-    speed: str  # quick | slow
-    budget_percent: Decimal
-    long: str
-    short: str
-    factor: Decimal  # burn rate that spends budget_percent of the budget in `long`
-
-
-@cache
-def windows(period: str) -> tuple[BurnWindow, ...]:
-    """The alert windows of an SLO period, from its data file."""
-    data = yaml.safe_load((WINDOWS_DIR / f"{period}.yaml").read_text())
-    period_s = duration_seconds(data["period"])
-    out = []
-    for severity in cv.SLO_SEVERITIES:
-        for speed in ("quick", "slow"):
-            w = data[severity.value][speed]
-            percent = Decimal(str(w["errorBudgetPercent"]))
-            long_s = duration_seconds(w["longWindow"])
-            factor = percent / 100 * period_s / long_s
-            out.append(
-                BurnWindow(severity, speed, percent, w["longWindow"], w["shortWindow"], factor)
-            )
-    return tuple(out)
 
 
 def window_name(window: str) -> str:
@@ -76,7 +43,7 @@ def group(slo: SLO) -> str:
 
 
 def burn_condition(slo: SLO, window: BurnWindow) -> str:
-    threshold = number(window.factor * slo.error_budget)
+    threshold = number(window.threshold(slo.error_budget))
     sel = selector(slo)
 
     def over(w: str) -> str:
@@ -87,7 +54,7 @@ def burn_condition(slo: SLO, window: BurnWindow) -> str:
 
 
 def burn_alert(slo: SLO, severity: cv.Severity) -> AlertRule:
-    pair = [w for w in windows(slo.period) if w.severity is severity]
+    pair = [w for w in windows(slo.window_profile) if w.severity is severity]
     speeds = " or ".join(f"{number(w.factor)}x over {w.long}" for w in pair)
     promise = (
         f"{slo.description} Objective {number(Decimal(str(slo.objective)))}% over {slo.period}"
@@ -105,6 +72,7 @@ def burn_alert(slo: SLO, severity: cv.Severity) -> AlertRule:
         | dict(slo.labels)
         | {cv.SEVERITY_LABEL: severity.value, SLOTH_SEVERITY_LABEL: severity.value},
         burn=Burn(slo, severity, promise),
+        runbook=slo.runbook_names[cv.SLO_SEVERITIES.index(severity)],
     )
 
 

@@ -4,7 +4,7 @@ For each SLO: the error ratio over every alert window
 (`slo:sli_error:ratio_rate<window>`), over the whole period, the objective,
 error budget, burn rates and budget remaining, and the SLO's page and ticket
 burn-rate alerts as `infra.alerts` resolved them (windows and factors from
-`infra/slo_windows/<period>.yaml`). Names and labels match Sloth's output, so
+`infra/slo_windows/<profile>.yaml`). Names and labels match Sloth's output, so
 Sloth's Grafana dashboards read these rules unchanged.
 
 Window ratios are rounded to 1e-12, so a burn of exactly 14.4x does not cross
@@ -19,10 +19,11 @@ from typing import Any
 from infra import alerts
 from infra import conventions as cv
 from infra.alerts import Kind
-from infra.alerts.slo import group, selector, slo_labels, window_name, windows
+from infra.alerts.slo import group, selector, slo_labels, window_name
 from infra.queries import number
 from infra.render._yaml import dump
 from infra.render.rules import prometheus_rule
+from infra.slo_windows import windows
 from infra.spec import SLO, PlatformSpec
 from infra.units import duration_seconds
 
@@ -56,8 +57,8 @@ def _recordings(slo: SLO) -> list[dict[str, Any]]:
     labels = slo_labels(slo) | dict(slo.labels)
     names = sorted(
         {BASE_WINDOW}
-        | {window_name(w.long) for w in windows(slo.period)}
-        | {window_name(w.short) for w in windows(slo.period)},
+        | {window_name(w.long) for w in windows(slo.window_profile)}
+        | {window_name(w.short) for w in windows(slo.window_profile)},
         key=duration_seconds,
     )
     rules: list[dict[str, Any]] = [

@@ -132,6 +132,11 @@ class ServedModel(Spec):
     alias_poll_interval: Duration = Field(
         default="30s", description="How often the service checks whether the alias moved."
     )
+    accuracy_slo: bool = Field(
+        default=True,
+        description="Ship the model's accuracy SLO (<name>-accuracy: labelled predictions "
+        "that were right, objective alerts.minAccuracy x 100); false leaves it out.",
+    )
 
 
 class Serving(Spec):
@@ -146,6 +151,11 @@ class Serving(Spec):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of the serving API."
+    )
+    accuracy_slos: bool = Field(
+        default=True,
+        description="Ship an accuracy SLO per served model (each model may still turn its own "
+        "off with accuracySlo); false leaves them all out.",
     )
 
     @field_validator("models")

@@ -8,6 +8,7 @@ scrapes, targets that can run what the settings ask for.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Literal, Self
 
@@ -29,7 +30,7 @@ from infra.spec.components import (
 )
 from infra.spec.rollback import ACCURACY_ALERTS, Rollback
 from infra.spec.saturation import Saturation
-from infra.spec.slos import SLO
+from infra.spec.slos import SLO, accuracy_slo, accuracy_slo_name
 from infra.units import duration_seconds
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -96,8 +97,11 @@ class PlatformSpec(Spec):
     saturation: Saturation = Field(
         description="Collectors of resource, container, node and GPU figures."
     )
-    slos: tuple[SLO, ...] = Field(
-        description="Service level objectives, rendered to Sloth-style rules."
+    declared_slos: tuple[SLO, ...] = Field(
+        alias="slos",
+        description="Service level objectives, rendered to Sloth-style rules; each served "
+        "model's accuracy SLO (<model>-accuracy) is added to these unless turned off "
+        "(serving.accuracySlos, serving.models[].accuracySlo).",
     )
     rollback: Rollback = Field(
         default_factory=Rollback,
@@ -122,11 +126,38 @@ class PlatformSpec(Spec):
             raise ValueError("must contain {alert}, which is replaced by the alert name")
         return pattern
 
-    @field_validator("slos")
+    @field_validator("declared_slos")
     @classmethod
     def _unique_slos(cls, slos: tuple[SLO, ...]) -> tuple[SLO, ...]:
         refuse_repeats("SLO", (s.name for s in slos))
         return slos
+
+    @model_validator(mode="after")
+    def _accuracy_slos_fit(self) -> Self:
+        declared = {slo.name: i for i, slo in enumerate(self.declared_slos)}
+        for i, model in enumerate(self.serving.models):
+            if not (self.serving.accuracy_slos and model.accuracy_slo):
+                continue
+            name, where = accuracy_slo_name(model.name), f"serving.models[{i}]"
+            off = f"or set {where}.accuracySlo: false"
+            if name in declared:
+                raise ValueError(
+                    f"slos[{declared[name]}].name: {name} is the accuracy SLO the platform "
+                    f"makes for served model {model.name}; rename yours, {off}"
+                )
+            if len(name) > 40:
+                raise ValueError(
+                    f"{where}.name: its accuracy SLO's name {name} is longer than 40 "
+                    f"characters; shorten the model name, {off}"
+                )
+        if self.serving.accuracy_slos and any(m.accuracy_slo for m in self.serving.models):
+            try:
+                self.accuracy_slos  # noqa: B018 (built here so a bad floor is refused at once)
+            except ValueError as err:
+                raise ValueError(
+                    f"alerts.minAccuracy: {err}; raise it, or set serving.accuracySlos: false"
+                ) from None
+        return self
 
     @model_validator(mode="after")
     def _overrides_name_known_alerts(self) -> Self:
@@ -226,6 +257,24 @@ class PlatformSpec(Spec):
         if self.target == "docker" and self.grafana.cloud is False and self.prometheus.replicas > 1:
             raise ValueError("prometheus.replicas > 1 needs the kubernetes target")
         return self
+
+    @cached_property
+    def accuracy_slos(self) -> tuple[SLO, ...]:
+        """The accuracy SLO of each served model that has one (`infra.spec.slos.accuracy_slo`)."""
+        if not self.serving.accuracy_slos:
+            return ()
+        t = self.alerts
+        return tuple(
+            accuracy_slo(m.name, t.min_accuracy, t.min_labelled_predictions, t.accuracy_window)
+            for m in self.serving.models
+            if m.accuracy_slo
+        )
+
+    @property
+    def slos(self) -> tuple[SLO, ...]:
+        """Every SLO of the stack: those declared under `slos`, then the accuracy SLOs. The
+        renderers, alerts and Grafana resources read this one list alike."""
+        return self.declared_slos + self.accuracy_slos
 
     @property
     def gpus(self) -> bool:

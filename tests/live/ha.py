@@ -500,7 +500,7 @@ class Tally:
     delivered: int = 0
     duplicated: int = 0
     lost: int = 0
-    duplicate_times: tuple[float, ...] = ()  # when each duplicate arrived
+    duplicate_times: tuple[float, ...] = field(default=(), compare=False)  # when each came
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(self.expected + other.expected, self.delivered + other.delivered,

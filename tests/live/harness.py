@@ -23,12 +23,14 @@ import math
 import os
 import random
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 import httpx
@@ -36,6 +38,7 @@ import yaml
 
 from infra import conventions as cv
 from infra import endpoints as ep
+from infra.components import services
 from infra.config import StackConfig, load_spec
 from infra.render import render_all
 from infra.render.__main__ import write
@@ -112,12 +115,15 @@ def live_spec(
     alerts: dict[str, Any] | None = None,
     *,
     extra: dict[str, Any] | None = None,
+    rollback: bool = False,
 ) -> tuple[PlatformSpec, dict[str, str]]:
     """The live test profile of the dev stack serving `models`, and the values of its secret
     keys. With a `heartbeat` sink, the Watchdog goes there every HEARTBEAT; ALERTS adds to
     the profile's `alerts` thresholds; EXTRA (config keys to values) is merged into the
-    profile, key by key at every depth."""
+    profile, key by key at every depth; ROLLBACK turns the rollback service on."""
     secrets = {"oncallWebhookUrl": sink.url("oncall"), "teamWebhookUrl": sink.url("team")}
+    if rollback:
+        secrets[ROLLBACK_TOKEN_KEY] = ROLLBACK_TOKEN
     receivers: list[dict[str, Any]] = [
         {"name": "oncall", "kind": "webhook", "urlSecret": "oncallWebhookUrl"},
         {"name": "team", "kind": "webhook", "urlSecret": "teamWebhookUrl"},
@@ -133,6 +139,9 @@ def live_spec(
         "mlops:environment": "dev",
         "mlops:name": "mlops-live",
         "mlops:serving": {
+            # Out of the live tier: its windows run to 3 days and its label guard to as many
+            # labels, which a run of minutes cannot fill; promtool proves them (test_slo_rules).
+            "accuracySlos": False,
             "models": [
                 {
                     "name": m,
@@ -140,7 +149,7 @@ def live_spec(
                     "resources": resources("250m", "512Mi", "1Gi"),
                 }
                 for m in models
-            ]
+            ],
         },
         "mlops:prometheus": {
             "scrapeInterval": "1s",
@@ -165,11 +174,22 @@ def live_spec(
         },
         "mlops:alerts": {"servingWindow": WINDOW, "confidenceWindow": "30s", **(alerts or {})},
         "mlops:alertOverrides": overrides,
+        # With ROLLBACK, the guarded rollback as staging runs it: Alertmanager calls it on the
+        # accuracy alerts with the token from its credentials_file.
+        **(
+            {"mlops:rollback": {"enabled": True, "tokenSecret": ROLLBACK_TOKEN_KEY}}
+            if rollback
+            else {}
+        ),
         **{f"mlops:{k}": v for k, v in secrets.items()},
     }
     values = merged(values, extra or {})
     config = StackConfig("live", values, frozenset(f"mlops:{k}" for k in secrets))
     return load_spec(config, require_secrets=True), secrets
+
+
+ROLLBACK_TOKEN_KEY = "rollbackToken"
+ROLLBACK_TOKEN = token_urlsafe(24)  # this run's: only Alertmanager and the tests have it
 
 
 def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -192,9 +212,17 @@ def write_rendered(root: Path, files: dict[str, str], secrets: dict[str, str]) -
     am = yaml.safe_load(files[cv.ALERTMANAGER_CONFIG])
     for receiver in am["receivers"]:
         for hook in receiver.get("webhook_configs", []):
-            path = Path(hook["url_file"])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets[f"{receiver['name']}WebhookUrl"])
+            if "url_file" in hook:
+                _secret_file(Path(hook["url_file"]), secrets[f"{receiver['name']}WebhookUrl"])
+            token = hook.get("http_config", {}).get("authorization", {}).get("credentials_file")
+            if token is not None:  # the rollback receiver's bearer token
+                _secret_file(Path(token), secrets[ROLLBACK_TOKEN_KEY])
+
+
+def _secret_file(path: Path, value: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(value)
+    path.chmod(0o600)
 
 
 @dataclass
@@ -410,6 +438,7 @@ def resources_of(spec: PlatformSpec, name: str) -> Resources:
         "alertmanager": spec.alertmanager.resources,
         "pushgateway": spec.pushgateway.resources,
         "mlflow": spec.mlflow.resources,
+        "rollback": spec.rollback.resources,
         "node-exporter": spec.saturation.node_exporter.resources,
         "cadvisor": spec.saturation.cadvisor.resources,
     }[name]
@@ -422,6 +451,7 @@ def _ports(cadvisor: bool) -> dict[C, dict[str, int]]:
         C.PROMETHEUS: {"http": servers.free_port()},
         C.PUSHGATEWAY: {"http": servers.free_port()},
         C.ALERTMANAGER: {"http": servers.free_port()},
+        C.ROLLBACK: {"http": servers.free_port()},
         C.NODE_EXPORTER: {"http": servers.free_port()},
         **({C.CADVISOR: {"http": servers.free_port()}} if cadvisor else {}),
     }
@@ -527,6 +557,34 @@ def _serving(model: str) -> Any:
     return start
 
 
+def _rollback(live: Live) -> tuple[servers.Server, Any]:
+    """service.rollback with its service plan's settings (alerts, models, guards, MLflow and
+    the Pushgateway), only its port and token file made local."""
+    folder = live.root / "rollback"
+    token = folder / "secrets" / "token"
+    _secret_file(token, ROLLBACK_TOKEN)
+    blank: dict[str, Any] = {ROLLBACK_TOKEN_KEY: None}  # the plan only carries it: the file has it
+    inputs = services.Inputs(live.spec, live.endpoints, {}, blank, servers.ROOT)
+    port = live.endpoints[C.ROLLBACK].ports["http"]
+    env = dict(services.rollback(inputs).env) | {
+        "MLOPS_ROLLBACK_TOKEN_FILE": str(token),
+        "MLOPS_ROLLBACK_PORT": str(port),
+        "MLOPS_ROLLBACK_HOST": "127.0.0.1",
+        "HOME": str(folder),
+        "PYTHONPATH": str(servers.ROOT),
+    }
+    server = servers.start(
+        "rollback",
+        [sys.executable, "-m", "service.rollback"],
+        f"http://127.0.0.1:{port}",
+        folder / "rollback.log",
+        env=env,
+        cwd=servers.ROOT,
+        wrap=live.wrap("rollback"),
+    )
+    return server, servers.http_ok(f"{server.url}/readyz")
+
+
 def _node_exporter(live: Live) -> tuple[servers.Server, Any]:
     if not NODE_EXPORTER.is_file():
         raise FileNotFoundError(
@@ -564,6 +622,7 @@ STARTERS: dict[str, Any] = {
     "alertmanager": _alertmanager,
     "pushgateway": _pushgateway,
     "mlflow": _mlflow,
+    "rollback": _rollback,
     "node-exporter": _node_exporter,
     "cadvisor": _cadvisor,
     **{f"serving-{m}": _serving(m) for m in MODELS},
@@ -655,7 +714,7 @@ def running(root: Path, rate: float = 8.0) -> Iterator[Live]:
         files_root = root / "files"
         spec, secrets = live_spec(
             sink, files_root, heartbeat=heartbeat,
-            alerts=VOLUME_QUIET,
+            alerts=VOLUME_QUIET, rollback=True,
         )  # fmt: skip
         # Cgroups (and cAdvisor on them) where they can be made: cgroup v1, as root.
         groups = None if cg.unavailable() else cg.Cgroups.under_own(spec.name)
@@ -697,6 +756,7 @@ def running(root: Path, rate: float = 8.0) -> Iterator[Live]:
                 f"{model} ready",
                 live.procs[f"serving-{model}"],
             )
+        live.start("rollback")
         live.start("alertmanager")
         live.start("prometheus")
         try:

@@ -17,16 +17,20 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from dashboards import panels
 from infra import conventions as cv
 from infra import health
 from infra.units import duration_seconds
 from service import catalog, promote
 from service.reference import ARTIFACT
+from service.rollback import LAST_ROLLBACK_TAG
 from tests import servers
 from tests.live import cgroups
 from tests.live import faults as fl
 from tests.live import harness as h
 from tests.live.chaos import set_fault
+
+C = cv.Component
 
 pytestmark = pytest.mark.live
 
@@ -59,7 +63,8 @@ def test_every_target_is_up_and_no_rule_evaluation_fails_after_warm_up(live: h.L
     assert h.unhealthy_targets(live) == []
     jobs = {r["metric"]["job"] for r in live.query("up == 1")}
     collectors = {"node-exporter"} | ({"cadvisor"} if live.cgroups else set())
-    assert jobs == {"prometheus", "serving", "mlflow", "pushgateway", "alertmanager", *collectors}
+    platform = {"prometheus", "serving", "mlflow", "pushgateway", "alertmanager", "rollback"}
+    assert jobs == platform | collectors
     for job in sorted(collectors):
         series = live.query(f'count({{job="{job}"}})')
         print(f"{job}: {float(series[0]['value'][1]):.0f} series")
@@ -68,14 +73,7 @@ def test_every_target_is_up_and_no_rule_evaluation_fails_after_warm_up(live: h.L
             r["metric"][cv.COMPONENT_LABEL]
             for r in live.query('container_spec_memory_limit_bytes{job="cadvisor"}')
         }
-        assert components == {
-            "prometheus",
-            "serving",
-            "mlflow",
-            "pushgateway",
-            "alertmanager",
-            *collectors,
-        }
+        assert components == platform | collectors
     assert len(live.query('up{job="serving"} == 1')) == len(h.MODELS)
     servers.wait_until(
         lambda: bool(live.query("slo:sli_error:ratio_rate5m")), 30, "SLO rules evaluated"
@@ -485,28 +483,23 @@ def test_an_alert_raised_while_the_receiver_is_down_is_delivered_when_it_returns
     assert failed > 0  # requests did fail first: the delivery was a retry
 
 
-def test_a_worse_model_promoted_pages_on_accuracy_and_a_rollback_clears_it(live: h.Live) -> None:
+def test_a_worse_model_promoted_is_rolled_back_by_the_rollback_service_with_no_human_step(
+    live: h.Live,
+) -> None:
+    """The guarded rollback live: a worse version promoted with service.promote pages on
+    accuracy; Alertmanager calls the rollback service (bearer token from its
+    credentials_file), which moves the alias back; serving follows the alias, the alert
+    resolves, the tags and the deployment annotation say why. The same notification again
+    rolls nothing back; one without the token is refused (401) and changes nothing."""
     alert = cv.Alert.SERVING_LOW_ACCURACY.value
     control = live.root / "chaos-worse"
     set_fault(control, "wrong")  # this version answers every request with the wrong class
+    before = _champion(live)
     worse = h.register_chaos_version(live, h.STEADY, control)
     onset = time.time()
-    args = [
-        "--tracking-uri",
-        live.mlflow_url,
-        "--model",
-        h.STEADY,
-        "--pushgateway",
-        live.pushgateway_url,
-    ]
-    assert promote.main([*args, "--version", worse, "--reason", "live test", "--who", "ci"]) == 0
-    servers.wait_until(
-        lambda: bool(live.query(
-            f'{catalog.MODEL_DEPLOYMENT.name}{{model="{h.STEADY}",model_version="{worse}",action="promote"}}'
-        )),
-        30,
-        "the deployment event in Prometheus",
-    )  # fmt: skip
+    args = ["--tracking-uri", live.mlflow_url, "--model", h.STEADY]
+    assert promote.main([*args, "--pushgateway", live.pushgateway_url, "--version", worse,
+                         "--reason", "live test", "--who", "ci"]) == 0  # fmt: skip
 
     def notified(status: str, since: float) -> list[Any]:
         return [
@@ -519,14 +512,54 @@ def test_a_worse_model_promoted_pages_on_accuracy_and_a_rollback_clears_it(live:
     assert note.receiver == "oncall"
     assert fired["labels"]["severity"] == "critical"
     assert fired["annotations"]["runbook_url"] == live.spec.runbook_url(alert)
-    labelled = live.query(
-        f'sum(increase({catalog.LABELLED_PREDICTIONS.name}{{model_version="{worse}"}}[1h]))'
-    )
-    assert float(labelled[0]["value"][1]) >= live.spec.alerts.min_labelled_predictions
-    print(f"worse model promoted -> {alert} notified after {note.received - onset:.1f} s")
+    servers.wait_until(lambda: _champion(live) == before, 60, "the rollback service's move")
     rolled = time.time()
-    assert promote.main([*args, "--rollback", "--reason", "accuracy", "--who", "ci"]) == 0
-    servers.wait_until(lambda: bool(notified("resolved", rolled)), 60, f"{alert} resolved")
-    print(
-        f"rollback -> {alert} resolved after {notified('resolved', rolled)[0][0].received - rolled:.1f} s"
+    client = MlflowClient(live.mlflow_url)
+    servers.wait_until(  # the alias moves first, the tags follow, the cooldown's last
+        lambda: LAST_ROLLBACK_TAG in client.get_registered_model(h.STEADY).tags,
+        30,
+        "the rollback's tags",
     )
+    print(f"worse model promoted -> {alert} notified after {note.received - onset:.1f} s, "
+          f"rolled back {rolled - note.received:.1f} s later")  # fmt: skip
+    servers.wait_until(lambda: bool(notified("resolved", rolled)), 120, f"{alert} resolved")
+    resolved = notified("resolved", rolled)[0][0].received
+    print(f"rollback -> {alert} resolved after {resolved - rolled:.1f} s")
+    tags = client.get_model_version(h.STEADY, worse).tags
+    assert tags["mlops.rollback_alert"] == alert
+    assert tags["mlops.demoted_by"] == "service.rollback"
+    assert alert in tags["mlops.demoted_reason"]
+    assert tags["mlops.rollback_alert_fingerprint"]  # Alertmanager's own
+    assert _decisions(live, "rolled_back") == 1
+    events = live.query(str(panels.deployments().build().expr))  # the dashboards' annotation
+    assert {(e["metric"]["model_version"], e["metric"]["action"]) for e in events
+            if e["metric"]["model"] == h.STEADY} == {(before, "rollback")}  # fmt: skip
+    _replayed_and_unauthorized_change_nothing(live, fired, before)
+
+
+def _champion(live: h.Live) -> str:
+    client = MlflowClient(live.mlflow_url)
+    return str(client.get_model_version_by_alias(h.STEADY, "champion").version)
+
+
+def _decisions(live: h.Live, outcome: str) -> float:
+    url = f"{live.endpoints[C.ROLLBACK].url()}/metrics"
+    return h.metric_value(url, catalog.ROLLBACK_DECISIONS.name, {"model": h.STEADY,
+                                                                   "outcome": outcome})  # fmt: skip
+
+
+def _replayed_and_unauthorized_change_nothing(
+    live: h.Live, fired: dict[str, Any], champion: str
+) -> None:
+    """The notification Alertmanager sent, posted again with the token and without it."""
+    url = f"{live.endpoints[C.ROLLBACK].url()}/alerts"
+    body = {"version": "4", "status": "firing", "alerts": [fired | {"status": "firing"}]}
+    unauthorized = httpx.post(url, json=body, timeout=10)
+    assert unauthorized.status_code == 401, unauthorized.text
+    assert unauthorized.json()["error"]
+    replayed = httpx.post(url, json=body, timeout=10,
+                          headers={"Authorization": f"Bearer {h.ROLLBACK_TOKEN}"})  # fmt: skip
+    assert replayed.status_code == 200, replayed.text
+    assert _champion(live) == champion
+    assert _decisions(live, "rolled_back") == 1
+    assert _decisions(live, "not_champion") >= 1

@@ -27,6 +27,7 @@ from service.rollback import (
     Policy,
     RollbackSettings,
     Service,
+    alert_time,
     app,
     decide,
 )
@@ -34,7 +35,9 @@ from service.rollback import (
 NOW = 1_800_000_000.0
 HOUR = 3600.0
 POLICY = Policy(
-    frozenset({"ServingLowAccuracy", "ServingLowEstimatedAccuracy"}),
+    frozenset(
+        {"ServingLowAccuracy", "ServingLowEstimatedAccuracy", "IrisAccuracyErrorBudgetBurnPage"}
+    ),
     "champion",
     24 * HOUR,
     6 * HOUR,
@@ -101,9 +104,29 @@ def _alert(name: str = "ServingLowAccuracy", status: str = "firing", **labels: s
             "not_an_accuracy_alert",
         ),
         (
-            "an alert without a version is not acted on",
+            "an alert without a model is not acted on",
             FakeRegistry(),
-            _alert(model_version=""),
+            _alert(model="", model_version=""),
+            "missing_labels",
+        ),
+        (
+            "an alert naming only the model (an SLO page) is about the champion promoted before it",
+            FakeRegistry(),
+            _alert("IrisAccuracyErrorBudgetBurnPage", model_version=""),
+            "rolled_back",
+        ),
+        (
+            "an alert naming only the model that started before the promotion is left alone",
+            FakeRegistry(tags={PROMOTED_AT_TAG: timestamp(NOW + 60), PREVIOUS_TAG: "1"}),
+            _alert("IrisAccuracyErrorBudgetBurnPage", model_version=""),
+            "not_champion",
+        ),
+        (
+            "an alert naming only the model with no start time is left alone",
+            FakeRegistry(),
+            _alert("IrisAccuracyErrorBudgetBurnPage", model_version="").model_copy(
+                update={"startsAt": ""}
+            ),
             "missing_labels",
         ),
         (
@@ -202,6 +225,18 @@ def test_a_rollback_records_why_and_starts_the_cooldown() -> None:
     assert why["mlops.rollback_alert_fingerprint"] == "abc123"
     assert "too many answers wrong" in why["mlops.rollback_alert_summary"]
     assert registry.model[LAST_ROLLBACK_TAG] == timestamp(NOW)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "seconds"),
+    [
+        ("2027-01-15T08:00:00Z", NOW),
+        ("2027-01-15T08:00:00.123456789Z", NOW + 0.123456),
+        ("2027-01-15T09:00:00+01:00", NOW),
+    ],
+)
+def test_alertmanagers_times_are_read_to_the_microsecond(stamp: str, seconds: float) -> None:
+    assert alert_time(stamp) == pytest.approx(seconds, abs=1e-6)
 
 
 def test_a_second_notification_of_the_same_alert_does_nothing() -> None:
