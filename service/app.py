@@ -15,24 +15,18 @@ import logging
 import math
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import bentoml
 import numpy as np
-import opentelemetry.instrumentation.asgi as otel_asgi
-from _bentoml_impl.serde import JSONSerde  # type: ignore[import-untyped]
-from bentoml._internal.configuration.containers import BentoMLContainer
 from bentoml._internal.server.http import instruments
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.propagate import extract
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from pydantic import ValidationError
-from starlette.responses import Response
 
-from service import ml_metrics
+from service import asgi, ml_metrics
+from service.asgi import App, Message, Receive, Scope, Send
 from service.catalog import ENDPOINT_STATUSES, REQUEST_DURATION, UNMATCHED_ENDPOINT
 from service.drift_monitor import DriftMonitor
 from service.feedback import OUTCOMES, FeedbackStore
@@ -54,10 +48,6 @@ except ValidationError as err:
 METRICS = ml_metrics.from_settings(SETTINGS)  # one per process, chosen once
 
 JSON_ROUTES = {"/predict", "/feedback"}
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 class Rejected(Exception):  # noqa: N818 - a refusal, not an error of the service
@@ -84,7 +74,7 @@ class RequestGuard:
 
     def __init__(
         self,
-        app: Callable[[Scope, Receive, Send], Awaitable[None]],
+        app: App,
         max_bytes: int,
         metrics: ml_metrics.Metrics,
     ) -> None:
@@ -230,8 +220,8 @@ METRICS_PATH = "/metrics"  # BentoML never counts its own metrics page
 
 
 def _restore_path(
-    app: Callable[[Scope, Receive, Send], Awaitable[None]],
-) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    app: App,
+) -> App:
     async def restored(scope: Scope, receive: Receive, send: Send) -> None:
         if REAL_PATH in scope:
             scope = {k: v for k, v in scope.items() if k != REAL_PATH} | {"path": scope[REAL_PATH]}
@@ -260,87 +250,7 @@ class BoundedEndpoints(instruments.RunnerTrafficMetricsMiddleware):
 instruments.RunnerTrafficMetricsMiddleware = BoundedEndpoints  # type: ignore[misc,assignment]
 
 
-class ServerSpan:
-    """BentoML's server span, without the work nobody sees.
-
-    BentoML's own tracer samples nothing and exports nowhere unless BentoML's tracing is
-    configured (the service sends its own spans), yet OpenTelemetry's ASGI middleware, which
-    BentoML puts on every request, cost ~13% of the worker's busy CPU: request attributes,
-    a child span per ASGI message, metric records. This keeps what can be observed: the
-    caller's context extracted, a server span current for the request (a log line written
-    inside it, a 413 say, carries its trace id) and BentoML's request id."""
-
-    def __init__(
-        self,
-        app: Callable[[Scope, Receive, Send], Awaitable[None]],
-        tracer_provider: trace.TracerProvider,
-        excluded_urls: Any = None,
-        server_request_hook: Callable[[trace.Span, Scope], None] | None = None,
-        **_: Any,
-    ) -> None:
-        self.app = app
-        self.tracer = tracer_provider.get_tracer(otel_asgi.__name__)
-        self.excluded_urls = excluded_urls
-        self.server_request_hook = server_request_hook
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (self.excluded_urls and self._excluded(scope)):
-            await self.app(scope, receive, send)
-            return
-        parent = extract(scope, getter=otel_asgi.asgi_getter)  # type: ignore[misc]
-        span = self._span(scope, parent)
-        token = otel_context.attach(trace.set_span_in_context(span, parent))
-        try:
-            if self.server_request_hook is not None:
-                self.server_request_hook(span, scope)
-            await self.app(scope, receive, send)
-        finally:
-            otel_context.detach(token)
-            span.end()
-
-    def _excluded(self, scope: Scope) -> bool:
-        _, _, url = otel_asgi.get_host_port_url_tuple(scope)  # type: ignore[no-untyped-call]
-        return bool(self.excluded_urls.url_disabled(url))
-
-    def _span(self, scope: Scope, parent: otel_context.Context) -> trace.Span:
-        """A span as BentoML's tracer makes it when its tracing is not configured (its
-        sampler samples none of its own and no processor sees them), without the SDK's
-        machinery: in the caller's trace or a new one, never sampled. A caller's sampled
-        trace gets the SDK's span, as before."""
-        caller = trace.get_current_span(parent).get_span_context()
-        if caller.is_valid and caller.trace_flags.sampled:
-            name, _ = otel_asgi.get_default_span_details(scope)  # type: ignore[arg-type]
-            return self.tracer.start_span(name, context=parent, kind=trace.SpanKind.SERVER)
-        return _UnsampledSpan(
-            trace.SpanContext(
-                caller.trace_id if caller.is_valid else _IDS.generate_trace_id(),
-                _IDS.generate_span_id(),
-                is_remote=False,
-                trace_flags=trace.TraceFlags(trace.TraceFlags.DEFAULT),
-                trace_state=caller.trace_state if caller.is_valid else None,
-            )
-        )
-
-
-class _UnsampledSpan(trace.NonRecordingSpan):
-    @property
-    def context(self) -> trace.SpanContext:  # what BentoML's request hook reads, as on SDK spans
-        return self.get_span_context()
-
-
-_IDS = RandomIdGenerator()
-_OTEL_MIDDLEWARE = otel_asgi.OpenTelemetryMiddleware
-
-
-def _server_spans(app: Any, **options: Any) -> Any:
-    """OpenTelemetry's middleware where BentoML's own tracing exports spans, else `ServerSpan`."""
-    if BentoMLContainer.tracing.exporter_type.get():
-        return _OTEL_MIDDLEWARE(app, **options)
-    return ServerSpan(app, **options)
-
-
-# BentoML imports the middleware from that module when it builds the app.
-otel_asgi.OpenTelemetryMiddleware = _server_spans  # type: ignore[misc,assignment]
+asgi.install()
 
 
 @bentoml.service(
@@ -548,24 +458,7 @@ def _feedback(self: Serving, feedback: Any) -> tuple[int, dict[str, Any]]:
     return 200, {"results": results, "counts": counts}
 
 
-def _answer_json_directly(output_spec: Any) -> None:
-    """BentoML derives a response's media type from its output type's JSON schema, built anew
-    (with a pydantic TypeAdapter) for every response: ~11% of the worker's busy CPU; ours is
-    always JSON, said once. It then validates the dict again, dumps it (`json.dumps`, as
-    here) and sends it chunked, in three ASGI messages through every middleware: a JSON
-    answer is sent as one body with its length instead, the same bytes."""
-    output_spec.media_type = "application/json"
-    original = output_spec.to_http_response
-
-    async def to_http_response(cls: Any, obj: Any, serde: Any) -> Any:
-        if isinstance(serde, JSONSerde) and isinstance(obj, dict):
-            return Response(json.dumps(obj).encode(), media_type="application/json")
-        return await original(obj, serde)
-
-    output_spec.to_http_response = classmethod(to_http_response)
-
-
 for _spec in {api.output_spec for api in Serving.apis.values()}:  # type: ignore[attr-defined]
-    _answer_json_directly(_spec)
+    asgi.answer_json_directly(_spec)
 
 Serving.add_asgi_middleware(RequestGuard, max_bytes=SETTINGS.max_body_bytes, metrics=METRICS)  # type: ignore[attr-defined]
