@@ -116,22 +116,42 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def pin(pid: int, cpus: set[int]) -> None:
-    """Pin a process, its descendants and all their threads: `bentoml serve` runs the
-    service in a child process, which an affinity set on the parent after the spawn misses."""
-    parents: dict[int, int] = {}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, float]]:
+    """Every process's parent and CPU seconds so far (user + system), from /proc."""
+    table = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # the process ended meanwhile
-        parents[int(stat.parent.name)] = int(fields[1])
+        table[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS)
+    return table
+
+
+def process_tree(pid: int, table: dict[int, tuple[int, float]] | None = None) -> set[int]:
+    """A process and its descendants: `bentoml serve` runs the service in a child process."""
+    table = _processes() if table is None else table
     tree, added = {pid}, True
     while added:
-        children = {child for child, parent in parents.items() if parent in tree} - tree
+        children = {child for child, (parent, _) in table.items() if parent in tree} - tree
         tree |= children
         added = bool(children)
-    for process in tree:
+    return tree
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by a process and its descendants."""
+    table = _processes()
+    return sum(table[p][1] for p in process_tree(pid, table) if p in table)
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Pin a process, its descendants and all their threads (an affinity set on the parent
+    after the spawn misses the child that serves)."""
+    for process in process_tree(pid):
         for thread in Path(f"/proc/{process}/task").iterdir():
             os.sched_setaffinity(int(thread.name), cpus)
 
@@ -212,25 +232,29 @@ def start_sink(stack: ExitStack, work: Path, protocol: str) -> str:
     return f"127.0.0.1:{sink_port}" if grpc else f"http://127.0.0.1:{sink_port}/v1/traces"
 
 
+Targets = dict[str, list[tuple[str, int]]]  # per variant: each replica's URL and PID
+
+
 def start_servers(
     stack: ExitStack, work: Path, settings: dict[str, dict[str, str]], args: argparse.Namespace
-) -> dict[str, list[str]]:
-    """Starts `--replicas` serving processes a variant; returns their prediction URLs."""
-    urls: dict[str, list[str]] = {}
+) -> Targets:
+    """Starts `--replicas` serving processes a variant; returns their prediction URLs and PIDs."""
+    urls: Targets = {}
     for name, variant in settings.items():
         for replica in range(args.replicas):
             server = servers.serving(work / f"{name}-{replica}", variant)
             stack.enter_context(servers.running(server, servers.http_ok(f"{server.url}/readyz")))
             if args.pin:
                 pin(server.process.pid, {1})
-            urls.setdefault(name, []).append(f"{server.url}/predict")
+            urls.setdefault(name, []).append((f"{server.url}/predict", server.process.pid))
     return urls
 
 
 def start_peers(
     stack: ExitStack, work: Path, mlflow_url: str, args: argparse.Namespace
-) -> list[str]:
-    """Starts `--replicas` peers (bench/peer.py on uvicorn, one worker); returns their URLs."""
+) -> list[tuple[str, int]]:
+    """Starts `--replicas` peers (bench/peer.py on uvicorn, one worker); returns their URLs
+    and PIDs."""
     urls = []
     for replica in range(args.replicas):
         port = servers.free_port()
@@ -245,41 +269,52 @@ def start_peers(
         stack.enter_context(servers.running(peer, servers.http_ok(f"{peer.url}/readyz")))
         if args.pin:
             pin(peer.process.pid, {1})
-        urls.append(f"{peer.url}/predict")
+        urls.append((f"{peer.url}/predict", peer.process.pid))
     return urls
 
 
 Results = dict[str, list[float]]
 
 
+Seconds = dict[str, float]
+
+
 def run(
-    clients: Clients, urls: dict[str, list[str]], args: argparse.Namespace
-) -> tuple[Results, dict[str, float]]:
-    """Latencies and elapsed seconds of each variant, which alternate in blocks each round."""
+    clients: Clients, urls: Targets, args: argparse.Namespace
+) -> tuple[Results, Seconds, Seconds]:
+    """Latencies, elapsed seconds and server CPU seconds of each variant, which alternate
+    in blocks each round."""
     for replicas in urls.values():
-        for url in replicas:
+        for url, _ in replicas:
             clients.measure(url, args.warmup)
     results: Results = {name: [] for name in urls}
-    elapsed = dict.fromkeys(urls, 0.0)
+    elapsed, cpu = dict.fromkeys(urls, 0.0), dict.fromkeys(urls, 0.0)
     for round_ in range(args.rounds):
         order = list(urls.items())
         for name, replicas in order if round_ % 2 == 0 else reversed(order):
-            url = replicas[round_ // 2 % len(replicas)]
-            start = time.perf_counter()
+            url, pid = replicas[round_ // 2 % len(replicas)]
+            used, start = cpu_seconds(pid), time.perf_counter()
             results[name] += clients.measure(url, args.requests)
             elapsed[name] += time.perf_counter() - start
-    return results, elapsed
+            cpu[name] += cpu_seconds(pid) - used
+    return results, elapsed, cpu
 
 
-def report(results: Results, elapsed: dict[str, float], concurrency: int) -> None:
+def report(results: Results, elapsed: Seconds, cpu: Seconds, concurrency: int) -> None:
     print(f"\n{concurrency} concurrent client(s)")
-    print(f"{'variant':<8}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
+    print(
+        f"{'variant':<8}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}"
+        f"{'CPU ms/req':>12}"
+    )
     summary = {}
     for name, latencies in results.items():
         rps = len(latencies) / elapsed[name]
         p50, p95, p99 = (percentile(latencies, q) * 1000 for q in (0.5, 0.95, 0.99))
-        summary[name] = (rps, p50, p95)
-        print(f"{name:<8}{len(latencies):>10}{rps:>10.1f}{p50:>10.3f}{p95:>10.3f}{p99:>10.3f}")
+        summary[name] = (rps, p50, p95, 1000 * cpu[name] / len(latencies))
+        print(
+            f"{name:<8}{len(latencies):>10}{rps:>10.1f}{p50:>10.3f}{p95:>10.3f}{p99:>10.3f}"
+            f"{summary[name][3]:>12.3f}"
+        )
     noise = summary["off-b"][0] / summary["off"][0]
     print(f"noise floor off-b/off: {noise:.3f} (two identical variants)")
     ratio = summary["on"][0] / summary["off"][0]
@@ -292,6 +327,7 @@ def report(results: Results, elapsed: dict[str, float], concurrency: int) -> Non
     if "peer" in summary:
         print(f"throughput on/peer: {summary['on'][0] / summary['peer'][0]:.3f} (target >= 0.8)")
         print(f"p95 on/peer: {summary['on'][2] / summary['peer'][2]:.3f} (target <= 1.5)")
+        print(f"server CPU per request on/peer: {summary['on'][3] / summary['peer'][3]:.3f}")
 
 
 def main() -> int:
@@ -311,8 +347,8 @@ def main() -> int:
         for concurrency in args.concurrency:
             clients = Clients(stack, concurrency)
             measured.append((concurrency, *run(clients, urls, args)))
-    for concurrency, results, elapsed in measured:
-        report(results, elapsed, concurrency)
+    for concurrency, results, elapsed, cpu in measured:
+        report(results, elapsed, cpu, concurrency)
     return 0
 
 
