@@ -89,7 +89,7 @@ images: setup ## Build the serving and MLflow server images STACK (default dev) 
 	  if [ -n "$(PUSH)" ]; then docker push "$$ref" || exit 1; fi; \
 	done
 
-bench: setup system-deps tools ## Measure the service's instrumentation cost (on against off), the program's build time, Prometheus' cost as models grow, the live stack and its HA tier
+bench: setup system-deps tools ## Measure the serving path (instrumentation on/off, against a plain ASGI peer), the program's build time, Prometheus' cost as models grow, the live stack and its HA tier
 	uv run python bench/serving.py --pin
 	uv run python bench/program.py
 	uv run python bench/scale.py

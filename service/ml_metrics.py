@@ -104,6 +104,7 @@ class MlMetrics:
         self._confidence_of = cache(self._confidence.labels)
         self._expected_of = cache(self._expected.labels)
         self._rejection = cache(self._rejected.labels)
+        self._pending_of = cache(self._pending.labels)
 
     def initialise(self, model: str) -> None:
         for reason in REJECTION_REASONS:
@@ -131,7 +132,7 @@ class MlMetrics:
         self._expected_of(model=model, model_version=version, calibrated=flag).inc(expected)
 
     def pending_labels(self, model: str, count: int) -> None:
-        self._pending.labels(model=model).set(count)
+        self._pending_of(model=model).set(count)
 
     def feedback_outcome(self, model: str, outcome: str) -> None:
         self._feedback.labels(model=model, outcome=outcome).inc()

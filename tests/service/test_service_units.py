@@ -142,3 +142,60 @@ def test_the_otlp_transport_follows_the_standard_variables_and_defaults_to_grpc(
     assert ServingSettings().otlp_protocol == "grpc"
     monkeypatch.setenv("MLOPS_SERVING_OTLP_PROTOCOL", "http/protobuf")
     assert ServingSettings().otlp_protocol == "http/protobuf"
+
+
+def _tracer(monkeypatch: pytest.MonkeyPatch, ratio: float) -> tuple[Any, Any]:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: PLC0415
+        InMemorySpanExporter,
+    )
+
+    from service.settings import ServingSettings  # noqa: PLC0415
+    from service.telemetry import configure_tracing  # noqa: PLC0415
+
+    monkeypatch.setenv("MLOPS_SERVING_MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    monkeypatch.setenv("MLOPS_SERVING_MODEL_NAME", "m")
+    monkeypatch.setenv("MLOPS_SERVING_TRACE_SAMPLE_RATIO", str(ratio))
+    exporter = InMemorySpanExporter()
+    return configure_tracing(ServingSettings(), exporter), exporter
+
+
+def test_a_request_span_is_sampled_by_the_ratio_on_its_own_trace_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Decided first, as ParentBased(TraceIdRatioBased) decides: the exported spans are the
+    ratio's share, each in the trace the decision was made on; an unsampled span is still
+    current, with ids, for the log lines written inside it."""
+    from opentelemetry import trace  # noqa: PLC0415
+    from opentelemetry.sdk.trace.sampling import TraceIdRatioBased  # noqa: PLC0415
+
+    tracer, exporter = _tracer(monkeypatch, 0.25)
+    seen = []
+    for _ in range(2000):
+        with tracer.start_as_current_span("predict") as span:
+            current = trace.get_current_span().get_span_context()
+            assert current == span.get_span_context()
+            assert current.is_valid
+            seen.append((current.trace_id, current.trace_flags.sampled))
+    tracer.tracer.span_processor.force_flush()
+    exported = {s.context.trace_id for s in exporter.get_finished_spans()}
+    sampled = {trace_id for trace_id, flag in seen if flag}
+    assert exported == sampled
+    assert 400 < len(sampled) < 600  # 500 expected; 5.8 standard deviations either side
+    bound = TraceIdRatioBased.get_bound_for_rate(0.25)
+    assert all((t & TraceIdRatioBased.TRACE_ID_LIMIT < bound) == flag for t, flag in seen)
+
+
+def test_a_callers_decision_and_trace_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry import trace  # noqa: PLC0415
+    from opentelemetry.propagate import extract  # noqa: PLC0415
+
+    tracer, exporter = _tracer(monkeypatch, 0.0)
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    for flags, exported in (("01", 1), ("00", 0)):
+        exporter.clear()
+        parent = extract({"traceparent": f"00-{trace_id}-b7ad6b7169203331-{flags}"})
+        with tracer.start_as_current_span("predict", context=parent) as span:
+            assert format(span.get_span_context().trace_id, "032x") == trace_id
+            assert trace.get_current_span() is span
+        tracer.tracer.span_processor.force_flush()
+        assert len(exporter.get_finished_spans()) == exported
