@@ -10,6 +10,17 @@ import pytest
 
 from service.asgi import Message, Receive, Scope, Send, Timeout
 
+
+def _run(coroutine: Any) -> Any:
+    """Runs a coroutine on a loop of its own, leaving the thread's event loop as it was
+    (`asyncio.run` unsets it, and later tests' `get_event_loop()` would then fail)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
 SCOPE: Scope = {"type": "http", "method": "POST", "path": "/predict", "headers": []}
 
 
@@ -47,7 +58,7 @@ def _answer(delay_before: float, delay_between: float = 0.0) -> Any:
 
 def test_an_answer_that_does_not_start_in_time_is_cancelled_and_answered_504() -> None:
     app, state = _answer(delay_before=5)
-    sent = asyncio.run(_call(Timeout(app, timeout=0.05)))
+    sent = _run(_call(Timeout(app, timeout=0.05)))
     assert state == {"cancelled": True, "finished": False}
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert sent[0]["status"] == 504
@@ -58,7 +69,7 @@ def test_an_answer_that_does_not_start_in_time_is_cancelled_and_answered_504() -
 
 def test_an_answer_started_in_time_runs_to_its_end_past_the_timeout() -> None:
     app, state = _answer(delay_before=0, delay_between=0.15)
-    sent = asyncio.run(_call(Timeout(app, timeout=0.05)))
+    sent = _run(_call(Timeout(app, timeout=0.05)))
     assert state == {"cancelled": False, "finished": True}
     assert [m.get("status") for m in sent] == [200, None]
     assert sent[1]["body"] == b"ok"
@@ -69,7 +80,7 @@ def test_the_apps_own_timeout_error_is_not_taken_for_the_deadline() -> None:
         raise TimeoutError("the model store timed out")
 
     with pytest.raises(TimeoutError, match="model store"):
-        asyncio.run(_call(Timeout(app, timeout=30)))
+        _run(_call(Timeout(app, timeout=30)))
 
 
 def test_a_fast_request_leaves_no_timer_behind() -> None:
@@ -82,4 +93,4 @@ def test_a_fast_request_leaves_no_timer_behind() -> None:
         loop = asyncio.get_running_loop()
         return sum(not handle.cancelled() for handle in loop._scheduled)  # type: ignore[attr-defined]
 
-    assert asyncio.run(many()) == 0
+    assert _run(many()) == 0
