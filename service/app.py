@@ -298,11 +298,11 @@ class Serving:
             return self.tracer.start_as_current_span(name)
         return nullcontext(parent)
 
-    # A coroutine: BentoML runs it on the event loop. A plain function would go through a
-    # thread of BentoML's pool, one at a time anyway (its `threads` is 1), for ~5% of the
-    # worker's CPU in the hand-over; the model's ~0.2 ms holds the loop as a peer's would.
+    # A plain function, run in BentoML's thread: as a coroutine (~5% less CPU in the
+    # hand-over) a slow model held the event loop, and /metrics and the probes with it (the
+    # live tier's added-latency fault then raised PlatformTargetDown).
     @bentoml.api(route="/predict")
-    async def predict(self, ctx: bentoml.Context, instances: Any = None) -> dict[str, Any]:
+    def predict(self, ctx: bentoml.Context, instances: Any = None) -> dict[str, Any]:
         model = SETTINGS.model_name
         parent = extract(dict(ctx.request.headers))
         with self.tracer.start_as_current_span(

@@ -173,22 +173,27 @@ def answer_json_directly(output_spec: Any) -> None:
 JSON = "application/json"
 
 
-def _plain_json_api(method: Any) -> bool:
-    """An API `json_endpoint` answers as BentoML's endpoint does: one call of a coroutine
-    with named arguments, not batched, not streamed."""
+def _plain_json_api(method: Any) -> str | None:
+    """How `json_endpoint` calls an API it answers as BentoML's endpoint does (one call with
+    named arguments, not batched, not streamed): "await" a coroutine, "thread" a plain
+    function (in BentoML's threads, as BentoML does); None for any other API."""
     fields = method.input_spec.model_fields
-    return (
-        not method.batchable
-        and not method.is_stream
-        and not getattr(method.input_spec, "__root_input__", False)
-        and ARGS not in fields
-        and KWARGS not in fields
-        and inspect.iscoroutinefunction(get_original_func(method.func))
-    )
+    func = get_original_func(method.func)
+    if (
+        method.batchable
+        or method.is_stream
+        or getattr(method.input_spec, "__root_input__", False)
+        or ARGS in fields
+        or KWARGS in fields
+        or inspect.isgeneratorfunction(func)
+        or inspect.isasyncgenfunction(func)
+    ):
+        return None
+    return "await" if inspect.iscoroutinefunction(func) else "thread"
 
 
 def json_endpoint(original: Callable[..., Awaitable[Response]]) -> Any:
-    """BentoML's API endpoint, for a JSON request to a plain coroutine API (`_plain_json_api`).
+    """BentoML's API endpoint, for a JSON request to a plain API (`_plain_json_api`).
 
     BentoML's does, per request: six imports inside the function, the API's kind worked out
     again (`inspect` on the function), the input's fields read from the instance (a pydantic
@@ -197,7 +202,7 @@ def json_endpoint(original: Callable[..., Awaitable[Response]]) -> Any:
     input model (its 400 for a bad one, from BentoML's wrapper), the function called with
     the request's context, the answer made by the output spec, the context's status code,
     headers and cookies put on it. Any other request or API goes to BentoML's own."""
-    plain: dict[str, bool] = {}
+    plain: dict[str, str | None] = {}
 
     async def api_endpoint(self: Any, name: str, request: Request) -> Response:
         method = self.service.apis[name]
@@ -212,7 +217,11 @@ def json_endpoint(original: Callable[..., Awaitable[Response]]) -> Any:
         ctx = self.service.context
         if method.ctx_param is not None:
             arguments[method.ctx_param] = ctx
-        output = await getattr(self._service_instance, name).local(**arguments)
+        call = getattr(self._service_instance, name).local
+        if plain[name] == "await":
+            output = await call(**arguments)
+        else:
+            output = await self._to_thread(call, **arguments)
         response: Response = await method.output_spec.to_http_response(output, serde)
         if method.ctx_param is not None:
             response.status_code = ctx.response.status_code
