@@ -32,6 +32,8 @@ from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from service.telemetry import unsampled
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -90,15 +92,8 @@ class ServerSpan:
         if caller.is_valid and caller.trace_flags.sampled:
             name, _ = otel_asgi.get_default_span_details(scope)  # type: ignore[arg-type]
             return self.tracer.start_span(name, context=parent, kind=trace.SpanKind.SERVER)
-        return _UnsampledSpan(
-            trace.SpanContext(
-                caller.trace_id if caller.is_valid else _IDS.generate_trace_id(),
-                _IDS.generate_span_id(),
-                is_remote=False,
-                trace_flags=trace.TraceFlags(trace.TraceFlags.DEFAULT),
-                trace_state=caller.trace_state if caller.is_valid else None,
-            )
-        )
+        trace_id = caller.trace_id if caller.is_valid else _IDS.generate_trace_id()
+        return _UnsampledSpan(unsampled(caller, trace_id, _IDS.generate_span_id()))
 
 
 class _UnsampledSpan(trace.NonRecordingSpan):
@@ -232,7 +227,7 @@ def json_endpoint(original: Callable[..., Awaitable[Response]]) -> Any:
     return api_endpoint
 
 
-def response_headers(factory: Any) -> Callable[[Any, Response], None]:
+def response_headers() -> Callable[[Any, Response], None]:
     """BentoML's Server, request-id and trace-id headers, its settings read on the first
     response instead of injected into every call (~2% of busy CPU)."""
     settings: dict[str, Any] = {}
@@ -261,4 +256,4 @@ def install() -> None:
     otel_asgi.OpenTelemetryMiddleware = _server_spans  # type: ignore[misc,assignment]
     traffic.TimeoutMiddleware = Timeout  # type: ignore[misc,assignment]
     ServiceAppFactory.api_endpoint = json_endpoint(ServiceAppFactory.api_endpoint)
-    ServiceAppFactory._add_response_headers = response_headers(ServiceAppFactory)
+    ServiceAppFactory._add_response_headers = response_headers()

@@ -142,6 +142,18 @@ class _ChosenTraceIds(RandomIdGenerator):
         return chosen if chosen is not None else super().generate_trace_id()
 
 
+def unsampled(parent: trace.SpanContext, trace_id: int, span_id: int) -> trace.SpanContext:
+    """The context the SDK gives a span it does not sample: in its parent's trace (and trace
+    state) when there is one, else in `trace_id`; a span id of its own; not sampled."""
+    return trace.SpanContext(
+        parent.trace_id if parent.is_valid else trace_id,
+        span_id,
+        is_remote=False,
+        trace_flags=trace.TraceFlags(trace.TraceFlags.DEFAULT),
+        trace_state=parent.trace_state if parent.is_valid else None,
+    )
+
+
 class SampledFirst:
     """The service's tracer, deciding first whether a span is sampled, as its sampler would
     (`ParentBased(TraceIdRatioBased(ratio))`: a parent's decision, else the ratio on the
@@ -175,15 +187,7 @@ class SampledFirst:
             with self.tracer.start_as_current_span(name, context=context, kind=kind) as span:
                 yield span
             return
-        span = trace.NonRecordingSpan(
-            trace.SpanContext(
-                trace_id,
-                self.ids.generate_span_id(),
-                is_remote=False,
-                trace_flags=trace.TraceFlags(trace.TraceFlags.DEFAULT),
-                trace_state=parent.trace_state if parent.is_valid else None,
-            )
-        )
+        span = trace.NonRecordingSpan(unsampled(parent, trace_id, self.ids.generate_span_id()))
         token = otel_context.attach(trace.set_span_in_context(span, context))
         try:
             yield span
