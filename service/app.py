@@ -20,14 +20,13 @@ from typing import Any
 
 import bentoml
 import numpy as np
-from bentoml._internal.server.http import instruments
 from opentelemetry import trace
 from opentelemetry.propagate import extract
 from pydantic import ValidationError
 
 from service import asgi, ml_metrics
 from service.asgi import App, Message, Receive, Scope, Send
-from service.catalog import ENDPOINT_STATUSES, REQUEST_DURATION, UNMATCHED_ENDPOINT
+from service.catalog import REQUEST_DURATION
 from service.drift_monitor import DriftMonitor
 from service.feedback import OUTCOMES, FeedbackStore
 from service.model_store import Loaded, ModelStore
@@ -127,6 +126,7 @@ class RequestGuard:
                     ),
                 )
                 return
+            scope[asgi.PARSED_JSON] = document  # the API's input is made from it, not parsed again
         replayed = False
 
         async def replay() -> Message:
@@ -215,42 +215,7 @@ def parse_instances(instances: Any, loaded: Loaded, max_batch: int) -> np.ndarra
         raise Rejected(422, "not_finite", "a value is too large for a 64-bit float") from None
 
 
-REAL_PATH = "mlops.path"
-METRICS_PATH = "/metrics"  # BentoML never counts its own metrics page
-
-
-def _restore_path(
-    app: App,
-) -> App:
-    async def restored(scope: Scope, receive: Receive, send: Send) -> None:
-        if REAL_PATH in scope:
-            scope = {k: v for k, v in scope.items() if k != REAL_PATH} | {"path": scope[REAL_PATH]}
-        await app(scope, receive, send)
-
-    return restored
-
-
-class BoundedEndpoints(instruments.RunnerTrafficMetricsMiddleware):
-    """BentoML's request metrics, with every path that is not a route labelled
-    `endpoint="other"`: BentoML labels the raw path, so each path a client tried would be
-    a series of its own (and a label as long as the URL). The app below still sees the
-    path it was sent and answers it as before (404 for an unknown one)."""
-
-    def __init__(self, app: Any, **options: Any) -> None:
-        super().__init__(_restore_path(app), **options)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path")
-        if path is not None and path != METRICS_PATH and path not in ENDPOINT_STATUSES:
-            scope = {**scope, "path": UNMATCHED_ENDPOINT, REAL_PATH: path}
-        await super().__call__(scope, receive, send)
-
-
-# BentoML builds its middleware stack from this module attribute when the app starts.
-instruments.RunnerTrafficMetricsMiddleware = BoundedEndpoints  # type: ignore[misc,assignment]
-
-
-asgi.install()
+asgi.install(SETTINGS.inline_budget_ms / 1000)
 
 
 @bentoml.service(
@@ -298,9 +263,10 @@ class Serving:
             return self.tracer.start_as_current_span(name)
         return nullcontext(parent)
 
-    # A plain function, run in BentoML's thread: as a coroutine (~5% less CPU in the
-    # hand-over) a slow model held the event loop, and /metrics and the probes with it (the
-    # live tier's added-latency fault then raised PlatformTargetDown).
+    # A plain function: on the event loop while the model is fast, in BentoML's thread once
+    # it is not (`asgi.LoopOrThread`). As a coroutine a slow model held the event loop, and
+    # /metrics and the probes with it (the live tier's added-latency fault then raised
+    # PlatformTargetDown).
     @bentoml.api(route="/predict")
     def predict(self, ctx: bentoml.Context, instances: Any = None) -> dict[str, Any]:
         model = SETTINGS.model_name

@@ -13,25 +13,32 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import opentelemetry.instrumentation.asgi as otel_asgi
 from _bentoml_impl.serde import JSONSerde  # type: ignore[import-untyped]
-from _bentoml_impl.server.app import ServiceAppFactory  # type: ignore[import-untyped]
+from _bentoml_impl.server.app import (  # type: ignore[import-untyped]
+    ContextMiddleware,
+    ServiceAppFactory,
+)
 from _bentoml_sdk.io_models import ARGS, KWARGS  # type: ignore[import-untyped]
 from bentoml._internal.configuration.containers import BentoMLContainer
-from bentoml._internal.context import trace_context
-from bentoml._internal.server.http import traffic
+from bentoml._internal.context import server_context, trace_context
+from bentoml._internal.server.http import instruments, traffic
 from bentoml._internal.utils import get_original_func
 from bentoml._internal.utils.http import set_cookies
+from bentoml._internal.utils.uri import join_paths
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.propagate import extract
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from service.catalog import ENDPOINT_STATUSES, UNMATCHED_ENDPOINT
 from service.telemetry import unsampled
 
 Scope = MutableMapping[str, Any]
@@ -102,6 +109,77 @@ class _UnsampledSpan(trace.NonRecordingSpan):
         return self.get_span_context()
 
 
+class RequestMetrics(instruments.RunnerTrafficMetricsMiddleware):
+    """BentoML's request metrics, the same series recorded at the same points, with every
+    path that is not a route labelled `endpoint="other"`: BentoML labels the raw path, so
+    each path a client tried would be a series of its own (and a label as long as the URL).
+    The app still sees the path it was sent and answers it as before (404 for an unknown one).
+
+    BentoML's looks each series' child up again (`.labels()`) four times a request, ~4% of
+    the worker's busy CPU: here each is looked up once per endpoint and status. The service
+    has no websocket route: a websocket request goes to the app (which refuses it) uncounted."""
+
+    def __init__(self, app: App, **options: Any) -> None:
+        super().__init__(app, **options)
+        self._children: dict[tuple[str, int | None], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == METRICS_PATH:
+            await self.app(scope, receive, send)
+            return
+        if not self._is_setup:
+            self._setup()
+        path = scope["path"]
+        endpoint = path if path in ENDPOINT_STATUSES else UNMATCHED_ENDPOINT
+        last, in_progress = self._child(endpoint, None)
+        if last is not None:
+            last.set_to_current_time()
+        start = time.perf_counter()
+        status = 0
+
+        async def timed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                total, duration = self._child(endpoint, status)
+                total.inc()
+                duration.observe(max(time.perf_counter() - start, 0))
+            await send(message)
+
+        in_progress.inc()
+        try:
+            await self.app(scope, receive, timed)
+        finally:
+            in_progress.dec()
+
+    def _child(self, endpoint: str, status: int | None) -> Any:
+        """(last request time or None for a skipped path, requests in progress) of an
+        endpoint; (request total, request duration) of an endpoint and status."""
+        key = (endpoint, status)
+        if key not in self._children:
+            labels = {"endpoint": endpoint, "service_name": server_context.bento_name,
+                      "service_version": server_context.bento_version,
+                      "runner_name": server_context.service_name}  # fmt: skip
+            if status is None:
+                skipped = endpoint.startswith(tuple(self.skip_paths))
+                last = self.metrics_last_request_timestamp.labels(
+                    **{k: v for k, v in labels.items() if k != "endpoint"}
+                )
+                self._children[key] = (
+                    None if skipped else last,
+                    self.metrics_request_in_progress.labels(**labels),
+                )
+            else:
+                labels["http_response_code"] = str(status)
+                self._children[key] = (
+                    self.metrics_request_total.labels(**labels),
+                    self.metrics_request_duration.labels(**labels),
+                )
+        return self._children[key]
+
+
+METRICS_PATH = "/metrics"  # BentoML never counts its own metrics page
 _IDS = RandomIdGenerator()
 _OTEL_MIDDLEWARE = otel_asgi.OpenTelemetryMiddleware
 
@@ -187,7 +265,51 @@ def _plain_json_api(method: Any) -> str | None:
     return "await" if inspect.iscoroutinefunction(func) else "thread"
 
 
-def json_endpoint(original: Callable[..., Awaitable[Response]]) -> Any:
+class LoopOrThread:
+    """Where a plain (synchronous) API function runs: on the event loop while its calls end
+    within `budget` seconds, in BentoML's threads once one takes longer.
+
+    BentoML runs every synchronous API in its thread pool. The hand-over (a queue, two
+    wake-ups, the GIL passed back and forth) cost ~0.26 ms of CPU per request, more than
+    the small model's whole prediction; a pure-Python call holds the GIL, so the loop waits
+    for it in a thread too. What a thread is for is a call that waits (I/O, a sleep, a
+    library that releases the GIL): on the loop it would hold `/metrics` and the probes for
+    its whole length. So the first call over `budget` moves the API to the threads, where
+    each call is still timed, and `settle` calls in a row within budget bring it back: the
+    loop is held past the budget by at most one call per `settle`."""
+
+    def __init__(self, budget: float, settle: int = 20) -> None:
+        self.budget = budget
+        self.settle = settle
+        self.inline = budget > 0
+        self.within = 0  # calls in a row within budget since the API moved to the threads
+
+    async def call(
+        self,
+        to_thread: Callable[..., Awaitable[Any]],
+        func: Callable[..., Any],
+        arguments: dict[str, Any],
+    ) -> Any:
+        if self.inline:
+            return self._timed(func, arguments)
+        return await to_thread(self._timed, func, arguments)
+
+    def _timed(self, func: Callable[..., Any], arguments: dict[str, Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            return func(**arguments)
+        finally:
+            self._took(time.perf_counter() - start)
+
+    def _took(self, seconds: float) -> None:
+        if seconds > self.budget:
+            self.inline, self.within = False, 0
+        elif not self.inline and self.budget > 0:
+            self.within += 1
+            self.inline = self.within >= self.settle
+
+
+def json_endpoint(original: Callable[..., Awaitable[Response]], budget: float) -> Any:
     """BentoML's API endpoint, for a JSON request to a plain API (`_plain_json_api`).
 
     BentoML's does, per request: six imports inside the function, the API's kind worked out
@@ -196,8 +318,10 @@ def json_endpoint(original: Callable[..., Awaitable[Response]]) -> Any:
     same steps here, the kind worked out once per API: the body validated by BentoML's
     input model (its 400 for a bad one, from BentoML's wrapper), the function called with
     the request's context, the answer made by the output spec, the context's status code,
-    headers and cookies put on it. Any other request or API goes to BentoML's own."""
+    headers and cookies put on it. Any other request or API goes to BentoML's own. A
+    plain function runs where `LoopOrThread` puts it, with a `budget` of seconds."""
     plain: dict[str, str | None] = {}
+    placement: dict[str, LoopOrThread] = {}
 
     async def api_endpoint(self: Any, name: str, request: Request) -> Response:
         method = self.service.apis[name]
@@ -207,7 +331,10 @@ def json_endpoint(original: Callable[..., Awaitable[Response]]) -> Any:
         if not plain[name] or media_type != JSON:
             return await original(self, name, request)
         serde = JSONSerde()
-        data = await method.input_spec.from_http_request(request, serde)
+        if PARSED_JSON in request.scope:  # once is enough
+            data = method.input_spec.model_validate(request.scope[PARSED_JSON])
+        else:
+            data = await method.input_spec.from_http_request(request, serde)
         arguments = {field: getattr(data, field) for field in type(data).model_fields}
         ctx = self.service.context
         if method.ctx_param is not None:
@@ -216,7 +343,8 @@ def json_endpoint(original: Callable[..., Awaitable[Response]]) -> Any:
         if plain[name] == "await":
             output = await call(**arguments)
         else:
-            output = await self._to_thread(call, **arguments)
+            where = placement.setdefault(name, LoopOrThread(budget))
+            output = await where.call(self._to_thread, call, arguments)
         response: Response = await method.output_spec.to_http_response(output, serde)
         if method.ctx_param is not None:
             response.status_code = ctx.response.status_code
@@ -225,6 +353,52 @@ def json_endpoint(original: Callable[..., Awaitable[Response]]) -> Any:
         return response
 
     return api_endpoint
+
+
+PARSED_JSON = "mlops.json"  # a scope key: the request's JSON body, already parsed upstream
+
+
+class DirectApis:
+    """BentoML's ContextMiddleware (the request and response context an API reads), and for
+    a POST to an API's route, BentoML's own API endpoint called straight from here.
+
+    Between this middleware and the endpoint Starlette runs its exception middleware, its
+    router (each route's regular expression tried in turn: `/predict` comes after BentoML's
+    own pages) and its request adapter, ~9% of the worker's busy CPU; none of it changes
+    what a POST to a fixed API route gets, since BentoML's endpoint wrapper answers every
+    exception itself. Every other request takes the usual way."""
+
+    def __init__(self, app: App, context: Any, factory: Any) -> None:
+        self.app = app
+        self.context = context
+        self.factory = factory
+        self.usual = ContextMiddleware(app, context)
+        service = factory.service
+        self.routes = {
+            join_paths(service.path_prefix, api.route): name
+            for name, api in service.apis.items()
+            if "{" not in api.route
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = self.routes.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if name is None or scope.get("method") != "POST" or scope.get("root_path"):
+            await self.usual(scope, receive, send)
+            return
+        request = Request(scope, receive, send)
+        with self.context.in_request(request):
+            response = await self.factory.api_endpoint_wrapper(name, request)
+            await response(scope, receive, send)
+
+
+def _direct_apis(factory: Any, middlewares: list[Middleware]) -> list[Middleware]:
+    """BentoML's middlewares with its ContextMiddleware replaced by `DirectApis`."""
+    return [
+        Middleware(DirectApis, *m.args, **{**m.kwargs, "factory": factory})
+        if m.cls is ContextMiddleware
+        else m
+        for m in middlewares
+    ]
 
 
 def response_headers() -> Callable[[Any, Response], None]:
@@ -249,11 +423,15 @@ def response_headers() -> Callable[[Any, Response], None]:
     return add_response_headers
 
 
-def install() -> None:
+def install(inline_budget: float) -> None:
     """Puts each replacement where BentoML looks it up: `ServerSpan` and `Timeout` when it
     builds the app's middlewares (at server start, after this module is imported), the
-    endpoint and its response headers on the app factory's class."""
+    endpoint (plain functions on the loop within `inline_budget` seconds) and its response
+    headers on the app factory's class."""
+    instruments.RunnerTrafficMetricsMiddleware = RequestMetrics  # type: ignore[misc,assignment]
     otel_asgi.OpenTelemetryMiddleware = _server_spans  # type: ignore[misc,assignment]
     traffic.TimeoutMiddleware = Timeout  # type: ignore[misc,assignment]
-    ServiceAppFactory.api_endpoint = json_endpoint(ServiceAppFactory.api_endpoint)
+    ServiceAppFactory.api_endpoint = json_endpoint(ServiceAppFactory.api_endpoint, inline_budget)
     ServiceAppFactory._add_response_headers = response_headers()
+    usual = ServiceAppFactory.middlewares
+    ServiceAppFactory.middlewares = property(lambda self: _direct_apis(self, usual.fget(self)))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sklearn
 
 from service import catalog, ml_metrics
 from service.background import Worker
@@ -68,9 +69,12 @@ class Loaded:
 
         Rows go in as a plain matrix in the reference's feature order, which is the
         order the model was trained with: wrapping each request in a DataFrame to
-        carry the names cost ~0.4 ms, a sixth of a request.
+        carry the names cost ~0.4 ms, a sixth of a request. `parse_instances` has refused
+        NaN and infinity already: sklearn is told so rather than scan the rows again
+        (~25 us of the small model's ~235).
         """
-        proba = self.model.predict_proba(x)
+        with sklearn.config_context(assume_finite=True):
+            proba = self.model.predict_proba(x)
         index = proba.argmax(axis=1)
         return index, proba[np.arange(len(index)), index]
 

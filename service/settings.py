@@ -54,6 +54,13 @@ class ServingSettings(BaseSettings):
     drift_update_seconds: float = Field(
         default=5.0, gt=0, description="How often drift is recomputed, off the request path."
     )
+    inline_budget_ms: float = Field(
+        default=5.0,
+        ge=0,
+        description="A prediction runs on the event loop while each call ends within this "
+        "many milliseconds, in a worker thread once one takes longer (a model that waits "
+        "would hold /metrics and the probes); 0 always uses the thread.",
+    )
     inputs_dir: Path | None = Field(
         default=None, description="Where recent inputs are written for the drift job."
     )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
 
-from service.asgi import Message, Receive, Scope, Send, Timeout
+from service.asgi import LoopOrThread, Message, Receive, Scope, Send, Timeout
 
 
 def _run(coroutine: Any) -> Any:
@@ -94,3 +96,66 @@ def test_a_fast_request_leaves_no_timer_behind() -> None:
         return sum(not handle.cancelled() for handle in loop._scheduled)  # type: ignore[attr-defined]
 
     assert _run(many()) == 0
+
+
+class _Model:
+    """A prediction that takes `seconds` (a sleep: it waits, as I/O would) and notes the
+    thread it ran on."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.threads: list[int] = []
+
+    def __call__(self, rows: int) -> int:
+        self.threads.append(threading.get_ident())
+        time.sleep(self.seconds)
+        if rows < 0:
+            raise ValueError("no rows")
+        return rows
+
+
+def _places(where: LoopOrThread, model: _Model, calls: int) -> list[str]:
+    """Where each of `calls` calls ran: "loop" (the caller's thread) or "thread"."""
+    model.threads.clear()
+
+    async def run() -> int:
+        for _ in range(calls):
+            assert await where.call(asyncio.to_thread, model, {"rows": 3}) == 3
+        return threading.get_ident()
+
+    loop_thread = _run(run())
+    return ["loop" if t == loop_thread else "thread" for t in model.threads]
+
+
+def test_a_fast_model_runs_on_the_loop() -> None:
+    assert _places(LoopOrThread(budget=0.05), _Model(), 5) == ["loop"] * 5
+
+
+def test_a_slow_call_moves_the_next_ones_to_a_thread_until_settle_calls_are_fast() -> None:
+    model, where = _Model(), LoopOrThread(budget=0.02, settle=3)
+    model.seconds = 0.04
+    assert _places(where, model, 3) == ["loop", "thread", "thread"]
+    model.seconds = 0.0
+    assert _places(where, model, 5) == ["thread", "thread", "thread", "loop", "loop"]
+
+
+def test_a_model_that_stays_slow_never_holds_the_loop_again() -> None:
+    model, where = _Model(), LoopOrThread(budget=0.01, settle=2)
+    model.seconds = 0.02
+    assert _places(where, model, 6) == ["loop"] + ["thread"] * 5
+
+
+def test_budget_zero_always_uses_the_thread() -> None:
+    assert _places(LoopOrThread(budget=0), _Model(), 4) == ["thread"] * 4
+
+
+def test_a_failing_call_raises_to_the_caller_and_is_timed() -> None:
+    model, where = _Model(), LoopOrThread(budget=0.01)
+    model.seconds = 0.02
+
+    async def failing() -> None:
+        await where.call(asyncio.to_thread, model, {"rows": -1})
+
+    with pytest.raises(ValueError, match="no rows"):
+        _run(failing())
+    assert not where.inline
