@@ -3,9 +3,10 @@
     uv run python bench/serving.py [--rounds 10] [--concurrency 1 4] [--pin]
 
 Starts an MLflow server, trains one model, and runs `bentoml serve` processes
-on 127.0.0.1: "on" with the ML metrics, drift window and OTLP tracing at the
-platform's default sampling (spans go to a receiver process that drops them),
-"off" with them off, and "off-b", a second "off" that measures the noise floor
+on 127.0.0.1: "on" as the platform deploys it: the ML metrics, drift window, OTLP
+tracing at the platform's default sampling and a JSON log line per request on stdout
+and over OTLP (spans and logs go to a receiver process that drops them); "off" with
+them off (warnings only), and "off-b", a second "off" that measures the noise floor
 (A/A) in the same run; and "peer", bench/peer.py (Starlette on one uvicorn
 worker) serving the same registry version with `predict_proba`, the same request
 and answer shape, and nothing else. Each variant is served by `--replicas`
@@ -62,12 +63,17 @@ GRPC_SINK = """
 import sys
 from concurrent import futures
 import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 class S(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(self, request, context):
         return trace_service_pb2.ExportTraceServiceResponse()
+class L(logs_service_pb2_grpc.LogsServiceServicer):
+    def Export(self, request, context):
+        return logs_service_pb2.ExportLogsServiceResponse()
 server = grpc.server(futures.ThreadPoolExecutor(2))
 trace_service_pb2_grpc.add_TraceServiceServicer_to_server(S(), server)
+logs_service_pb2_grpc.add_LogsServiceServicer_to_server(L(), server)
 server.add_insecure_port("127.0.0.1:" + sys.argv[1])
 server.start()
 server.wait_for_termination()
@@ -159,6 +165,11 @@ def arguments() -> argparse.Namespace:
         default=Serving.model_fields["trace_sample_ratio"].default,
         help="trace sampling of the 'on' variant (default: the platform spec's, what staging and prod run)",
     )
+    parser.add_argument(
+        "--log-level",
+        default=Serving.model_fields["log_level"].default,
+        help="log level of the 'on' variant (default: the platform spec's, a line per request)",
+    )
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument(
         "--replicas", type=int, default=2, help="server processes per variant, used in turn"
@@ -170,7 +181,7 @@ def arguments() -> argparse.Namespace:
         help="OTLP transport of the 'on' variant (default: the service's)",
     )
     parser.add_argument(
-        "--breakdown", action="store_true", help="also run metrics-only and tracing-only"
+        "--breakdown", action="store_true", help="also run metrics-only, tracing-only and logs-only"
     )
     parser.add_argument(
         "--concurrency",
@@ -189,23 +200,19 @@ def arguments() -> argparse.Namespace:
 def variants(mlflow_url: str, sink_url: str, args: argparse.Namespace) -> dict[str, dict[str, str]]:
     """The service settings of each variant."""
     # No alias polling during the run: its registry calls would land in one variant's block.
-    common = {
-        "mlflow_tracking_uri": mlflow_url,
-        "model_name": MODEL,
-        "log_level": "WARNING",
-        "alias_poll_seconds": "3600",
-    }
-    tracing = {
-        "tracing": "true",
-        "otlp_endpoint": sink_url,
-        "otlp_protocol": args.protocol,
-        "trace_sample_ratio": str(args.sample_ratio),
-    }
-    off = {**common, "ml_metrics": "false", "tracing": "false", "log_export": "false"}
+    common = {"mlflow_tracking_uri": mlflow_url, "model_name": MODEL, "alias_poll_seconds": "3600"}
+    # "on" logs as the platform deploys it: a JSON line per request on stdout (a file here, as
+    # a container runtime keeps it) and the same line over OTLP; "off" logs warnings only.
+    logs = {"log_level": args.log_level, "log_export": "true", "otlp_endpoint": sink_url,
+            "otlp_protocol": args.protocol}  # fmt: skip
+    tracing = {**logs, "tracing": "true", "trace_sample_ratio": str(args.sample_ratio)}
+    off = {**common, "ml_metrics": "false", "tracing": "false", "log_export": "false",
+           "log_level": "WARNING"}  # fmt: skip
     chosen = {"on": {**common, "ml_metrics": "true", **tracing}, "off": off, "off-b": dict(off)}
     if args.breakdown:
         chosen["metrics"] = {**off, "ml_metrics": "true"}
-        chosen["tracing"] = {**common, "ml_metrics": "false", **tracing}
+        chosen["tracing"] = {**off, **tracing, "log_level": "WARNING", "log_export": "false"}
+        chosen["logs"] = {**off, **logs}
     return chosen
 
 

@@ -55,7 +55,7 @@ class ServingSettings(BaseSettings):
         default=5.0, gt=0, description="How often drift is recomputed, off the request path."
     )
     inline_budget_ms: float = Field(
-        default=5.0,
+        default=20.0,
         ge=0,
         description="A prediction runs on the event loop while each call ends within this "
         "many milliseconds, in a worker thread once one takes longer (a model that waits "

@@ -34,7 +34,21 @@ _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 
 
 class JsonFormatter(logging.Formatter):
+    """A record as one JSON line. Shared by the stdout and the OTLP handler, which ask for the
+    same record in turn: the last record's line is kept and given again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: tuple[logging.LogRecord | None, str] = (None, "")
+
     def format(self, record: logging.LogRecord) -> str:
+        last, line = self._last
+        if last is not record:
+            line = self._line(record)
+            self._last = (record, line)
+        return line
+
+    def _line(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
@@ -61,9 +75,12 @@ class JsonFormatter(logging.Formatter):
 LOGGERS = ("service", "mlops")
 
 
+FORMATTER = JsonFormatter()
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(FORMATTER)
     for name in LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
@@ -95,6 +112,19 @@ def _otlp_log_exporter(settings: ServingSettings) -> LogRecordExporter:
     return HttpExporter()
 
 
+class _LineHandler(LoggingHandler):
+    """The SDK's handler, each record sent as its JSON line (the body) with its trace
+    context and severity, and no attributes. The SDK's would repeat every field the line
+    holds (model, outcome, rows...) and the code location as attributes: encoding those was
+    most of the exporter's work, ~0.15 ms of CPU a line, a fifth of a prediction's. Loki
+    keeps the trace and span ids and the severity as structured metadata either way, and
+    every log query reads the line (`| json`)."""
+
+    @staticmethod
+    def _get_attributes(record: logging.LogRecord) -> dict[str, Any]:
+        return {}
+
+
 def configure_log_export(
     settings: ServingSettings, exporter: LogRecordExporter | None = None
 ) -> LoggerProvider | None:
@@ -105,8 +135,8 @@ def configure_log_export(
     provider.add_log_record_processor(
         BatchLogRecordProcessor(exporter or _otlp_log_exporter(settings))
     )
-    handler = LoggingHandler(logger_provider=provider)
-    handler.setFormatter(JsonFormatter())
+    handler = _LineHandler(logger_provider=provider)
+    handler.setFormatter(FORMATTER)
     for name in LOGGERS:
         logging.getLogger(name).addHandler(handler)
     return provider

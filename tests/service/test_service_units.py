@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import subprocess
@@ -17,6 +18,7 @@ from service.drift_monitor import DriftMonitor
 from service.ml_metrics import MlMetrics
 from service.model_store import Loaded
 from service.reference import Reference, feature_slug
+from service.telemetry import JsonFormatter
 from tests.servers import ROOT
 
 
@@ -199,3 +201,24 @@ def test_a_callers_decision_and_trace_are_kept(monkeypatch: pytest.MonkeyPatch) 
             assert trace.get_current_span() is span
         tracer.tracer.span_processor.force_flush()
         assert len(exporter.get_finished_spans()) == exported
+
+
+def test_the_stdout_and_otlp_handlers_share_one_json_line_per_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    formatter, lines = JsonFormatter(), []
+    line_of = formatter._line
+
+    def counted(record: logging.LogRecord) -> str:
+        lines.append(record)
+        return line_of(record)
+
+    monkeypatch.setattr(formatter, "_line", counted)
+    first, second = (
+        logging.LogRecord("service.app", logging.INFO, __file__, 1, message, None, None)
+        for message in ("predicted", "rejected")
+    )
+    assert formatter.format(first) == formatter.format(first)  # the second handler's turn
+    assert '"message": "rejected"' in formatter.format(second)
+    assert '"message": "predicted"' in formatter.format(first)
+    assert lines == [first, second, first]
