@@ -276,7 +276,10 @@ class LoopOrThread:
     library that releases the GIL): on the loop it would hold `/metrics` and the probes for
     its whole length. So the first call over `budget` moves the API to the threads, where
     each call is still timed, and `settle` calls in a row within budget bring it back: the
-    loop is held past the budget by at most one call per `settle`."""
+    loop is held past the budget by at most one call per `settle`. That call also answers
+    late instead of 504 when it outlasts the request timeout (in a thread the call runs on
+    too, but its request is answered at the timeout). Calls are timed by the wall clock: a
+    fast call the scheduler set aside for over the budget moves the API for `settle` calls."""
 
     def __init__(self, budget: float, settle: int = 20) -> None:
         self.budget = budget
