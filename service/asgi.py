@@ -109,6 +109,9 @@ class _UnsampledSpan(trace.NonRecordingSpan):
         return self.get_span_context()
 
 
+METRICS_PATH = "/metrics"  # BentoML never counts its own metrics page
+
+
 class RequestMetrics(instruments.RunnerTrafficMetricsMiddleware):
     """BentoML's request metrics, the same series recorded at the same points, with every
     path that is not a route labelled `endpoint="other"`: BentoML labels the raw path, so
@@ -121,7 +124,8 @@ class RequestMetrics(instruments.RunnerTrafficMetricsMiddleware):
 
     def __init__(self, app: App, **options: Any) -> None:
         super().__init__(app, **options)
-        self._children: dict[tuple[str, int | None], Any] = {}
+        self._of_endpoint: dict[str, tuple[Any, Any]] = {}
+        self._of_status: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] == METRICS_PATH:
@@ -131,7 +135,7 @@ class RequestMetrics(instruments.RunnerTrafficMetricsMiddleware):
             self._setup()
         path = scope["path"]
         endpoint = path if path in ENDPOINT_STATUSES else UNMATCHED_ENDPOINT
-        last, in_progress = self._child(endpoint, None)
+        last, in_progress = self._endpoint_children(endpoint)
         if last is not None:
             last.set_to_current_time()
         start = time.perf_counter()
@@ -142,7 +146,7 @@ class RequestMetrics(instruments.RunnerTrafficMetricsMiddleware):
             if message["type"] == "http.response.start":
                 status = message["status"]
             elif message["type"] == "http.response.body" and not message.get("more_body"):
-                total, duration = self._child(endpoint, status)
+                total, duration = self._status_children(endpoint, status)
                 total.inc()
                 duration.observe(max(time.perf_counter() - start, 0))
             await send(message)
@@ -153,33 +157,38 @@ class RequestMetrics(instruments.RunnerTrafficMetricsMiddleware):
         finally:
             in_progress.dec()
 
-    def _child(self, endpoint: str, status: int | None) -> Any:
-        """(last request time or None for a skipped path, requests in progress) of an
-        endpoint; (request total, request duration) of an endpoint and status."""
+    def _labels(self, endpoint: str) -> dict[str, str | None]:
+        return {"endpoint": endpoint, "service_name": server_context.bento_name,
+                "service_version": server_context.bento_version,
+                "runner_name": server_context.service_name}  # fmt: skip
+
+    def _endpoint_children(self, endpoint: str) -> tuple[Any, Any]:
+        """The endpoint's last-request time (None for a skipped path) and requests in
+        progress."""
+        if endpoint not in self._of_endpoint:
+            labels = self._labels(endpoint)
+            last = self.metrics_last_request_timestamp.labels(
+                **{k: v for k, v in labels.items() if k != "endpoint"}
+            )
+            skipped = endpoint.startswith(tuple(self.skip_paths))
+            self._of_endpoint[endpoint] = (
+                None if skipped else last,
+                self.metrics_request_in_progress.labels(**labels),
+            )
+        return self._of_endpoint[endpoint]
+
+    def _status_children(self, endpoint: str, status: int) -> tuple[Any, Any]:
+        """The endpoint and status's request total and request duration."""
         key = (endpoint, status)
-        if key not in self._children:
-            labels = {"endpoint": endpoint, "service_name": server_context.bento_name,
-                      "service_version": server_context.bento_version,
-                      "runner_name": server_context.service_name}  # fmt: skip
-            if status is None:
-                skipped = endpoint.startswith(tuple(self.skip_paths))
-                last = self.metrics_last_request_timestamp.labels(
-                    **{k: v for k, v in labels.items() if k != "endpoint"}
-                )
-                self._children[key] = (
-                    None if skipped else last,
-                    self.metrics_request_in_progress.labels(**labels),
-                )
-            else:
-                labels["http_response_code"] = str(status)
-                self._children[key] = (
-                    self.metrics_request_total.labels(**labels),
-                    self.metrics_request_duration.labels(**labels),
-                )
-        return self._children[key]
+        if key not in self._of_status:
+            labels = self._labels(endpoint) | {"http_response_code": str(status)}
+            self._of_status[key] = (
+                self.metrics_request_total.labels(**labels),
+                self.metrics_request_duration.labels(**labels),
+            )
+        return self._of_status[key]
 
 
-METRICS_PATH = "/metrics"  # BentoML never counts its own metrics page
 _IDS = RandomIdGenerator()
 _OTEL_MIDDLEWARE = otel_asgi.OpenTelemetryMiddleware
 
@@ -323,15 +332,16 @@ def json_endpoint(original: Callable[..., Awaitable[Response]], budget: float) -
     the request's context, the answer made by the output spec, the context's status code,
     headers and cookies put on it. Any other request or API goes to BentoML's own. A
     plain function runs where `LoopOrThread` puts it, with a `budget` of seconds."""
-    plain: dict[str, str | None] = {}
-    placement: dict[str, LoopOrThread] = {}
+    runs: dict[str, LoopOrThread | str | None] = {}  # per API: how its function is called
 
     async def api_endpoint(self: Any, name: str, request: Request) -> Response:
         method = self.service.apis[name]
-        if name not in plain:
-            plain[name] = _plain_json_api(method)
+        if name not in runs:
+            kind = _plain_json_api(method)
+            runs[name] = LoopOrThread(budget) if kind == "thread" else kind
         media_type = request.headers.get("content-type", JSON).split(";")[0].strip()
-        if not plain[name] or media_type != JSON:
+        how = runs[name]
+        if how is None or media_type != JSON:
             return await original(self, name, request)
         serde = JSONSerde()
         if PARSED_JSON in request.scope:  # once is enough
@@ -343,11 +353,10 @@ def json_endpoint(original: Callable[..., Awaitable[Response]], budget: float) -
         if method.ctx_param is not None:
             arguments[method.ctx_param] = ctx
         call = getattr(self._service_instance, name).local
-        if plain[name] == "await":
-            output = await call(**arguments)
+        if isinstance(how, LoopOrThread):
+            output = await how.call(self._to_thread, call, arguments)
         else:
-            where = placement.setdefault(name, LoopOrThread(budget))
-            output = await where.call(self._to_thread, call, arguments)
+            output = await call(**arguments)
         response: Response = await method.output_spec.to_http_response(output, serde)
         if method.ctx_param is not None:
             response.status_code = ctx.response.status_code
@@ -372,7 +381,6 @@ class DirectApis:
     exception itself. Every other request takes the usual way."""
 
     def __init__(self, app: App, context: Any, factory: Any) -> None:
-        self.app = app
         self.context = context
         self.factory = factory
         self.usual = ContextMiddleware(app, context)
